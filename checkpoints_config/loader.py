@@ -1,0 +1,323 @@
+"""Load the pipeline's configuration: a TOML profile, an optional file over it, then the environment.
+
+Precedence, lowest first: the built-in profile (``local``, ``s3``, ``emr``), a config file (TOML, or the
+classic ``dl.cfg``), then ``SPARKIFY_<SECTION>_<KEY>`` environment variables. The result is one frozen
+:class:`PipelineConfig`, loaded once at the edge of a job and passed down as plain values.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROFILE_DIR = Path(__file__).resolve().parent
+PROFILES = ("local", "s3", "emr")
+DEFAULT_PROFILE = "local"
+ENV_PREFIX = "SPARKIFY_"
+
+
+class ConfigError(ValueError):
+    """A configuration source is missing, malformed, or names keys that do not exist."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A credential that never shows itself in repr, str or logs; call :meth:`reveal` to use it."""
+
+    value: str = dataclasses.field(repr=False, default="")
+
+    def reveal(self) -> str:
+        return self.value
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    def __str__(self) -> str:
+        return "****" if self.value else ""
+
+    def __repr__(self) -> str:
+        return f"Secret({str(self)!r})"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where landing data, tables and checkpoints live (local directories or s3a:// / s3:// URIs)."""
+
+    song_data: str
+    log_data: str
+    output_root: str
+    checkpoint_root: str = ""
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    master: str
+    driver_memory: str
+    shuffle_partitions: int
+    max_partition_bytes: str
+    ui_enabled: bool
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    trigger_interval: str
+    max_files_per_trigger: int
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """S3 access; empty keys mean the default AWS credential chain (instance profile on EMR)."""
+
+    endpoint: str
+    region: str
+    path_style: bool
+    access_key_id: Secret
+    secret_access_key: Secret
+
+
+SECTIONS: dict[str, type] = {
+    "paths": Paths,
+    "spark": SparkSettings,
+    "stream": StreamSettings,
+    "s3": S3Settings,
+}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The effective configuration of one job run."""
+
+    profile: str
+    sources: tuple[str, ...]
+    paths: Paths
+    spark: SparkSettings
+    stream: StreamSettings
+    s3: S3Settings
+
+    def table_path(self, table: str) -> str:
+        """Every table lives at ``<output root>/<table name>``."""
+        return join_path(self.paths.output_root, table)
+
+    def checkpoint_path(self, query: str) -> str:
+        root = self.paths.checkpoint_root or join_path(self.paths.output_root, "_checkpoints")
+        return join_path(root, query)
+
+    @property
+    def uses_s3(self) -> bool:
+        return any(is_s3_uri(p) for p in dataclasses.astuple(self.paths))
+
+
+def is_s3_uri(path: str) -> bool:
+    return path.startswith(("s3://", "s3a://", "s3n://"))
+
+
+def join_path(root: str, *parts: str) -> str:
+    """Join path parts with '/', for local paths and URIs alike (os.path.join would mangle ``s3a://``)."""
+    return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def load_config(
+    spec: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> PipelineConfig:
+    """Build the effective configuration.
+
+    Parameters:
+        spec: a profile name (``local``, ``s3``, ``emr``) or the path of a TOML file or classic ``dl.cfg``;
+            ``None`` means ``$SPARKIFY_CONFIG`` or ``local``.
+        env: the environment to read overrides from (``os.environ`` by default).
+        cwd: what relative local paths are resolved against (the current directory by default).
+
+    Example:
+        >>> load_config("local", env={"SPARKIFY_SPARK_SHUFFLE_PARTITIONS": "8"}).spark.shuffle_partitions
+        8
+    """
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    spec = spec or env.get(ENV_PREFIX + "CONFIG") or DEFAULT_PROFILE
+
+    if spec in PROFILES:
+        profile, overrides, sources = spec, {}, [f"profile {spec}"]
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise ConfigError(f"--config {spec!r} is neither a profile ({', '.join(PROFILES)}) nor a file")
+        profile, overrides = read_config_file(path)
+        sources = [f"profile {profile}", str(path)]
+
+    merged = merge_sections(read_profile(profile), overrides)
+    env_layer = env_overrides(env)
+    if env_layer:
+        sources.append("environment")
+        merged = merge_sections(merged, env_layer)
+
+    sections = {name: build_section(name, cls, merged.get(name, {})) for name, cls in SECTIONS.items()}
+    sections["paths"] = resolve_local_paths(sections["paths"], cwd)
+    return PipelineConfig(profile=profile, sources=tuple(sources), **sections)
+
+
+def read_profile(name: str) -> dict[str, dict[str, Any]]:
+    with open(PROFILE_DIR / f"{name}.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def read_config_file(path: Path) -> tuple[str, dict[str, dict[str, Any]]]:
+    """Read a TOML file (optionally naming its base ``profile``) or a classic ``dl.cfg``."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".cfg", ".ini") or text.lstrip().startswith("[AWS]") or "\n[DATA]" in f"\n{text}":
+        return parse_dl_cfg(text, source=str(path))
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from e
+    profile = data.pop("profile", DEFAULT_PROFILE)
+    if profile not in PROFILES:
+        raise ConfigError(f"{path}: profile = {profile!r}, expected one of {', '.join(PROFILES)}")
+    return profile, data
+
+
+def parse_dl_cfg(text: str, source: str = "dl.cfg") -> tuple[str, dict[str, dict[str, Any]]]:
+    """Map the classic Udacity ``dl.cfg`` onto our sections.
+
+    ``[DATA] SONG_DATA / LOG_DATA / OUTPUT_DATA`` become the landing prefixes and the output root;
+    ``[AWS]`` keys become S3 credentials (empty: the default chain). The base profile is ``s3`` when any
+    path is on S3, else ``local``.
+    """
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str.upper  # keys are case-insensitive in the wild; normalise
+    try:
+        parser.read_string(text, source=source)
+    except configparser.Error as e:
+        raise ConfigError(f"{source}: not a valid dl.cfg ({e})") from e
+    if not parser.has_section("DATA"):
+        raise ConfigError(f"{source}: dl.cfg lacks a [DATA] section (SONG_DATA, LOG_DATA, OUTPUT_DATA)")
+    data = parser["DATA"]
+    missing = [k for k in ("SONG_DATA", "LOG_DATA", "OUTPUT_DATA") if not data.get(k, "").strip()]
+    if missing:
+        raise ConfigError(f"{source}: [DATA] lacks {', '.join(missing)}")
+    paths = {
+        "song_data": strip_quotes(data["SONG_DATA"]),
+        "log_data": strip_quotes(data["LOG_DATA"]),
+        "output_root": strip_quotes(data["OUTPUT_DATA"]),
+    }
+    aws = parser["AWS"] if parser.has_section("AWS") else {}
+    s3 = {
+        "access_key_id": strip_quotes(aws.get("AWS_ACCESS_KEY_ID", "")),
+        "secret_access_key": strip_quotes(aws.get("AWS_SECRET_ACCESS_KEY", "")),
+    }
+    profile = "s3" if any(is_s3_uri(p) for p in paths.values()) else "local"
+    return profile, {"paths": paths, "s3": s3}
+
+
+def strip_quotes(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Pick ``SPARKIFY_<SECTION>_<KEY>`` variables for every known key (others are ignored)."""
+    out: dict[str, dict[str, str]] = {}
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            name = f"{ENV_PREFIX}{section}_{f.name}".upper()
+            if name in env:
+                out.setdefault(section, {})[f.name] = env[name]
+    return out
+
+
+def merge_sections(
+    base: Mapping[str, Mapping[str, Any]], top: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Overlay ``top`` on ``base`` key by key, refusing sections and keys the configuration does not have."""
+    merged = {name: dict(values) for name, values in base.items()}
+    for section, values in top.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown config section [{section}]; known: {', '.join(SECTIONS)}")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{section}] must be a table of keys")
+        known = {f.name for f in dataclasses.fields(SECTIONS[section])}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) in [{section}]: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def build_section(section: str, cls: type, values: Mapping[str, Any]) -> Any:
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            if f.default is dataclasses.MISSING:
+                raise ConfigError(f"[{section}] lacks {f.name!r}")
+            continue
+        kwargs[f.name] = coerce(f"{section}.{f.name}", f.type, values[f.name])
+    return cls(**kwargs)
+
+
+def coerce(key: str, type_name: Any, value: Any) -> Any:
+    """Turn a TOML or environment value into the field's type, naming the key when it does not fit."""
+    type_name = getattr(type_name, "__name__", type_name)
+    if type_name == "Secret":
+        return value if isinstance(value, Secret) else Secret(str(value))
+    if type_name == "bool":
+        if isinstance(value, bool):
+            return value
+        lowered = str(value).strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if type_name == "int":
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be an integer, got {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    return value
+
+
+def resolve_local_paths(paths: Paths, cwd: Path) -> Paths:
+    """Make local paths absolute so that tables and checkpoints do not move with the working directory."""
+
+    def resolve(p: str) -> str:
+        if not p or is_s3_uri(p) or "://" in p:
+            return p
+        return str((cwd / p).resolve())
+
+    return Paths(**{f.name: resolve(getattr(paths, f.name)) for f in dataclasses.fields(Paths)})
+
+
+def render(config: PipelineConfig) -> str:
+    """The effective configuration as TOML-like text, secrets masked (for ``sparkify config show``)."""
+    lines = [f"# profile: {config.profile}; sources, lowest first: {', '.join(config.sources)}"]
+    for section in SECTIONS:
+        lines.append(f"\n[{section}]")
+        for f in dataclasses.fields(getattr(config, section)):
+            value = getattr(getattr(config, section), f.name)
+            if isinstance(value, Secret):
+                shown = '"****"' if value else '""  # default credential chain'
+            elif isinstance(value, bool):
+                shown = str(value).lower()
+            elif isinstance(value, int):
+                shown = str(value)
+            else:
+                shown = f'"{value}"'
+            lines.append(f"{f.name} = {shown}")
+    lines.append(f"\n# tables: {config.table_path('<table>')}")
+    lines.append(f"# checkpoints: {config.checkpoint_path('<query>')}")
+    return "\n".join(lines) + "\n"

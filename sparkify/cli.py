@@ -1,0 +1,194 @@
+"""The ``sparkify`` command line: one entry point, a subcommand per job, ``--help`` everywhere."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from checkpoints_config import ConfigError, PipelineConfig, load_config, render
+
+CONFIG_HELP = "profile (local, s3, emr) or a TOML / classic dl.cfg file; default $SPARKIFY_CONFIG or local"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ConfigError as e:
+        print(f"sparkify: configuration error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sparkify: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sparkify", description="Sparkify Lake: song and event logs → Delta Lake star schema."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, run) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--config", default=None, help=CONFIG_HELP)
+        p.set_defaults(run=run)
+        return p
+
+    cfg = command("config", "show the effective configuration (secrets masked)", run_config)
+    cfg.add_argument("action", choices=["show"], help="what to do with it")
+
+    gen = command("generate", "write synthetic Sparkify song and event files", run_generate)
+    gen.add_argument("--out", required=True, help="directory or s3a://bucket/prefix to write song_data/, log_data/")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--songs", type=int, default=500, help="song files in the catalog")
+    gen.add_argument("--users", type=int, default=100)
+    gen.add_argument("--days", type=int, default=7, help="days of event logs, one file a day")
+    gen.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    gen.add_argument("--drip", action="store_true", help="then keep landing new files until stopped")
+    gen.add_argument("--interval", type=float, default=2.0, help="seconds between dripped files")
+    gen.add_argument("--max-ticks", type=int, default=None, help="stop dripping after this many ticks")
+
+    bf = command("backfill", "load all history under the configured prefixes (resumable)", run_backfill)
+    bf.add_argument("--chunk-mb", type=int, default=1024, help="MB of raw JSON per chunk")
+
+    q = command("query", "run SQL on the tables (addressed by name), optionally as of a version/time", run_query)
+    q.add_argument("sql")
+    when = q.add_mutually_exclusive_group()
+    when.add_argument("--as-of-version", type=int, default=None)
+    when.add_argument("--as-of-timestamp", default=None, help="e.g. '2026-11-25 10:00:00' (UTC)")
+    q.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    hist = command("history", "show a table's Delta versions", run_history)
+    hist.add_argument("table")
+
+    demo = command("demo", "generate a small dataset, backfill it, print counts and sample queries", run_demo)
+    demo.add_argument("--seed", type=int, default=42)
+    return parser
+
+
+def run_config(args: argparse.Namespace) -> int:
+    print(render(load_config(args.config)), end="")
+    return 0
+
+
+def s3_client_for(config: PipelineConfig):  # type: ignore[no-untyped-def]
+    """A boto3 S3 client from the configuration (explicit keys, else the default credential chain)."""
+    import boto3
+
+    kwargs = {"region_name": config.s3.region}
+    if config.s3.endpoint:
+        kwargs["endpoint_url"] = config.s3.endpoint
+    if config.s3.access_key_id and config.s3.secret_access_key:
+        kwargs["aws_access_key_id"] = config.s3.access_key_id.reveal()
+        kwargs["aws_secret_access_key"] = config.s3.secret_access_key.reveal()
+    if config.s3.path_style:
+        from botocore.config import Config
+
+        kwargs["config"] = Config(s3={"addressing_style": "path"})
+    return boto3.client("s3", **kwargs)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from sparkify.synthetic import drip, generate_dataset
+
+    s3_client = s3_client_for(load_config(args.config)) if args.out.startswith(("s3://", "s3a://")) else None
+    say = lambda msg: print(f"[generate] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    knobs = dict(seed=args.seed, songs=args.songs, users=args.users, days=args.days, s3_client=s3_client)
+    summary = generate_dataset(args.out, workers=args.workers, progress=say, **knobs)
+    print(
+        f"wrote {summary.song_files:,} song files and {summary.event_files:,} event files "
+        f"({summary.events:,} events, {summary.plays:,} plays) to {args.out} in {summary.seconds:.1f}s"
+    )
+    if args.drip:
+        say(f"dripping every {args.interval}s; Ctrl-C stops")
+        dripped = drip(args.out, interval_seconds=args.interval, max_ticks=args.max_ticks, progress=say, **knobs)
+        print(f"dripped {dripped.song_files:,} song files and {dripped.event_files:,} event files")
+    return 0
+
+
+def start_spark(config: PipelineConfig, app_name: str):  # type: ignore[no-untyped-def]
+    from sparkify.session import SparkStartError, build_spark
+
+    try:
+        return build_spark(config, app_name=app_name)
+    except SparkStartError as e:
+        print(f"sparkify: {e}", file=sys.stderr)
+        raise SystemExit(3) from e
+
+
+def run_backfill(args: argparse.Namespace) -> int:
+    from batch_backfill.job import run_backfill as backfill
+
+    config = load_config(args.config)
+    spark = start_spark(config, "sparkify-backfill")
+    started = time.monotonic()
+    summary = backfill(spark, config, chunk_bytes=args.chunk_mb << 20)
+    print(
+        f"backfill: {summary.files:,} files, {summary.rows_in:,} lines read, {summary.rows_staged:,} staged, "
+        f"{summary.rows_quarantined:,} quarantined, {summary.recovered_batches} unfinished batch(es) recovered, "
+        f"in {time.monotonic() - started:.1f}s"
+    )
+    return 0
+
+
+def run_query(args: argparse.Namespace) -> int:
+    from sparkify.queries import register_tables
+
+    config = load_config(args.config)
+    spark = start_spark(config, "sparkify-query")
+    register_tables(spark, config, version=args.as_of_version, timestamp=args.as_of_timestamp)
+    print_rows(spark.sql(args.sql), args.format)
+    return 0
+
+
+def run_history(args: argparse.Namespace) -> int:
+    from sparkify.queries import table_history
+
+    config = load_config(args.config)
+    spark = start_spark(config, "sparkify-history")
+    print_rows(table_history(spark, config, args.table), "table")
+    return 0
+
+
+def print_rows(df, fmt: str, out=None) -> None:  # type: ignore[no-untyped-def]
+    """Print a DataFrame as an aligned table, CSV, or JSON lines (one object a line)."""
+    out = out or sys.stdout
+    columns = df.columns
+    rows = [r.asDict() for r in df.collect()]
+    if fmt == "json":
+        for r in rows:
+            out.write(json.dumps(r, default=str) + "\n")
+    elif fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        cells = [[("NULL" if r[c] is None else str(r[c])) for c in columns] for r in rows]
+        widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+        line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()  # noqa: E731
+        out.write(line(columns) + "\n" + line(["-" * w for w in widths]) + "\n")
+        for row in cells:
+            out.write(line(row) + "\n")
+        out.write(f"({len(rows)} row{'s' if len(rows) != 1 else ''})\n")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from sparkify.demo import run_demo as demo
+
+    config = load_config(args.config)
+    landing = Path(config.paths.song_data).parent
+    if Path(config.paths.log_data).parent != landing:
+        raise ConfigError("demo writes song_data/ and log_data/ side by side: give them one parent directory")
+    spark = start_spark(config, "sparkify-demo")
+    demo(spark, config, landing, seed=args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""One batch of raw files through the whole path: parse → quarantine → staging → validation → star tables.
+
+The backfill calls this per chunk of history and the stream per micro-batch: both jobs share every
+transform and MERGE rule by going through here. Each step is safe to repeat for the same batch:
+quarantine is insert-only by line, staging is written once per batch (the caller guarantees it by
+skipping staged files or by Delta's txnAppId/txnVersion), and the star MERGEs only let better rows win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+import pyspark.sql.functions as F
+from delta.tables import DeltaTable
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+from checkpoints_config import PipelineConfig
+from expectations.routing import failed_names, is_accepted, with_rejections
+from expectations.suites import Policy, Suite, load_suite
+from sparkify import merge, tables
+from sparkify.schemas import (
+    EVENT_COLUMN_NAMES,
+    QUARANTINE_SCHEMA,
+    RAW_EVENT_SCHEMA,
+    RAW_SONG_SCHEMA,
+    STAGING_EVENTS_SCHEMA,
+    STAGING_SONGS_SCHEMA,
+)
+from sparkify.staging import RAW_LINE, explode_lines, parse_lines, with_lineage
+from sparkify.transforms.artists import build_artists
+from sparkify.transforms.dedupe import dedupe_by_rank
+from sparkify.transforms.levels import build_level_history
+from sparkify.transforms.songplays import MATCH_KEY, build_plays, build_songplays, match_songs, songplay_rank
+from sparkify.transforms.songs import build_song_keys, build_songs
+from sparkify.transforms.time_table import build_time
+from sparkify.transforms.users import build_users
+
+
+class DataQualityError(RuntimeError):
+    """A ``fail``-policy expectation failed: the batch stops and is retried after a restart."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    raw_schema: StructType
+    renames: dict[str, str]
+    staging: tables.TableSpec
+    suite_name: str
+
+    @property
+    def staging_columns(self) -> list[str]:
+        return [f.name for f in self.staging.schema.fields]
+
+
+SONGS = Dataset("songs", RAW_SONG_SCHEMA, {}, tables.STAGING_SONGS, "raw_songs")
+EVENTS = Dataset("events", RAW_EVENT_SCHEMA, EVENT_COLUMN_NAMES, tables.STAGING_EVENTS, "raw_events")
+assert SONGS.staging.schema == STAGING_SONGS_SCHEMA and EVENTS.staging.schema == STAGING_EVENTS_SCHEMA
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    dataset: str
+    batch_id: str
+    rows_in: int
+    rows_staged: int
+    rows_quarantined: int
+    seconds: float
+
+
+def ingest_files(
+    spark: SparkSession,
+    config: PipelineConfig,
+    dataset: Dataset,
+    files_df: DataFrame,
+    batch_id: str,
+    txn: tuple[str, int] | None = None,
+) -> BatchResult:
+    """Take one batch of whole raw files (``source_file``, ``landed_at``, ``value``) into every table.
+
+    Parameters:
+        dataset: :data:`SONGS` or :data:`EVENTS`.
+        files_df: the batch, one row per file (see ``sparkify.sources.read_whole_files``).
+        batch_id: recorded in staging, quarantine and pipeline_metrics.
+        txn: Delta's (txnAppId, txnVersion) for the staging append, so a replayed stream batch is
+            written once; ``None`` when the caller already knows these files are not staged.
+    """
+    started = time.monotonic()
+    started_at = dt.datetime.now(dt.UTC)
+    suite = load_suite(dataset.suite_name)
+    routed = (
+        parse_lines(explode_lines(files_df), dataset.raw_schema, dataset.renames)
+        .transform(with_rejections, suite)
+        .transform(with_lineage, batch_id, started_at)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        stop_on_failures(routed, suite, dataset)
+        counts = routed.agg(
+            F.count("*").alias("rows_in"),
+            F.sum((~F.col("is_malformed")).cast("int")).alias("rows_staged"),
+            F.sum((~is_accepted(F.col("rejections"))).cast("int")).alias("rows_quarantined"),
+            F.min("landed_at").alias("oldest_landed_at"),
+        ).first()
+        write_quarantine(spark, config, dataset, routed, batch_id, started_at)
+        append_staging(config, dataset, routed.filter(~F.col("is_malformed")), txn)
+        accepted = routed.filter(is_accepted(F.col("rejections"))).select(*dataset.staging_columns)
+        merge_into_star(spark, config, dataset, accepted)
+    finally:
+        routed.unpersist()
+    result = BatchResult(
+        dataset.name,
+        batch_id,
+        counts["rows_in"],
+        counts["rows_staged"] or 0,
+        counts["rows_quarantined"] or 0,
+        time.monotonic() - started,
+    )
+    record_batch(spark, config, dataset.name, result, started_at, counts["oldest_landed_at"])
+    return result
+
+
+def stop_on_failures(routed_df: DataFrame, suite: Suite, dataset: Dataset) -> None:
+    """Raise if any row fails a ``fail``-policy expectation (nothing of the batch has been written yet)."""
+    fatal = suite.with_policy(Policy.FAIL)
+    if not fatal:
+        return
+    failing = routed_df.filter(~F.col("is_malformed")).select(F.explode(failed_names(fatal)).alias("name"))
+    names = sorted({r["name"] for r in failing.distinct().collect()})
+    if names:
+        raise DataQualityError(
+            f"{dataset.name}: rows fail expectation(s) with policy 'fail': {', '.join(names)}"
+        )
+
+
+def write_quarantine(
+    spark: SparkSession,
+    config: PipelineConfig,
+    dataset: Dataset,
+    routed_df: DataFrame,
+    batch_id: str,
+    at: dt.datetime,
+) -> None:
+    """Insert every rejected line once, keyed by (dataset, source_file, line_number)."""
+    rejected = routed_df.filter(~is_accepted(F.col("rejections"))).select(
+        F.lit(dataset.name).alias("dataset"),
+        "source_file",
+        "line_number",
+        RAW_LINE,
+        F.col("rejections").alias("reasons"),
+        F.lit(batch_id).alias("batch_id"),
+        F.lit(at).cast("timestamp").alias("quarantined_at"),
+    )
+    (
+        DeltaTable.forPath(spark, config.table_path(tables.QUARANTINE.name))
+        .alias("t")
+        .merge(
+            rejected.select(*QUARANTINE_SCHEMA.fieldNames()).alias("s"),
+            "t.dataset = s.dataset AND t.source_file = s.source_file AND t.line_number = s.line_number",
+        )
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def append_staging(
+    config: PipelineConfig, dataset: Dataset, parsed_df: DataFrame, txn: tuple[str, int] | None
+) -> None:
+    writer = parsed_df.select(*dataset.staging_columns).write.format("delta").mode("append")
+    if txn is not None:
+        writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
+    writer.save(config.table_path(dataset.staging.name))
+
+
+def accepted_staged(spark: SparkSession, config: PipelineConfig, dataset: Dataset) -> DataFrame:
+    """Staged rows the star tables take (staging holds rejected rows too: it keeps what parsed)."""
+    staged = spark.read.format("delta").load(config.table_path(dataset.staging.name))
+    return (
+        staged.withColumn("is_malformed", F.lit(False))
+        .transform(with_rejections, load_suite(dataset.suite_name))
+        .filter(is_accepted(F.col("rejections")))
+        .select(*dataset.staging_columns)
+    )
+
+
+def merge_into_star(
+    spark: SparkSession, config: PipelineConfig, dataset: Dataset, accepted_df: DataFrame
+) -> None:
+    if dataset is SONGS:
+        merge_songs_batch(spark, config, accepted_df)
+    else:
+        merge_events_batch(spark, config, accepted_df)
+
+
+def merge_songs_batch(spark: SparkSession, config: PipelineConfig, songs_df: DataFrame) -> None:
+    """songs, artists, and the plays these songs now resolve (late arrival)."""
+    path = config.table_path
+    merge.merge_songs(spark, path("songs"), build_songs(songs_df))
+
+    # An artist's row is the best of all its song records, so recompute the touched artists whole.
+    all_songs = accepted_staged(spark, config, SONGS)
+    touched = all_songs.join(songs_df.select("artist_id").distinct(), "artist_id", "left_semi")
+    merge.merge_artists(spark, path("artists"), build_artists(touched))
+
+    # Late arrival: staged plays of these songs get them if they had none or a greater song_id.
+    new_keys = build_song_keys(songs_df)
+    wanted = new_keys.select(F.col("title").alias("song"), F.col("artist_name").alias("artist")).distinct()
+    plays = build_plays(accepted_staged(spark, config, EVENTS)).join(wanted, ["song", "artist"], "left_semi")
+    resolved = (
+        match_songs(plays, new_keys)
+        .filter(F.col("song_id").isNotNull())
+        .drop(*MATCH_KEY)
+        .transform(lambda df: dedupe_by_rank(df, ["songplay_id"], songplay_rank(), keep="min"))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        if not resolved.isEmpty():
+            merge.merge_songplays(
+                spark, path("songplays"), resolved.select(*tables.SONGPLAYS.schema.fieldNames())
+            )
+            merge.merge_time(spark, path("time"), build_time(resolved))
+    finally:
+        resolved.unpersist()
+
+
+def merge_events_batch(spark: SparkSession, config: PipelineConfig, events_df: DataFrame) -> None:
+    """songplays, time, users, users_level_history from one batch of accepted events."""
+    path = config.table_path
+    song_keys = build_song_keys(accepted_staged(spark, config, SONGS))
+    songplays = build_songplays(events_df, song_keys).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        merge.merge_songplays(spark, path("songplays"), songplays)
+        merge.merge_time(spark, path("time"), build_time(songplays))
+    finally:
+        songplays.unpersist()
+    merge.merge_users(spark, path("users"), build_users(events_df))
+
+    # A user's level runs depend on all their events: recompute the touched users whole from staging.
+    touched_users = events_df.select("user_id").filter(F.col("user_id") != "").distinct()
+    history_source = accepted_staged(spark, config, EVENTS).join(touched_users, "user_id", "left_semi")
+    merge.merge_level_history(spark, path("users_level_history"), build_level_history(history_source))
+
+
+def record_batch(
+    spark: SparkSession,
+    config: PipelineConfig,
+    query: str,
+    result: BatchResult,
+    started_at: dt.datetime,
+    oldest_landed_at: int | None,
+) -> None:
+    """One pipeline_metrics row per batch; its presence also marks the batch as fully merged."""
+    finished_at = dt.datetime.now(dt.UTC)
+    latency = None if oldest_landed_at is None else int(finished_at.timestamp() * 1000) - oldest_landed_at
+    row = (
+        query,
+        result.batch_id,
+        result.rows_in,
+        result.rows_staged,
+        result.rows_quarantined,
+        started_at,
+        finished_at,
+        int(result.seconds * 1000),
+        latency,
+    )
+    spark.createDataFrame([row], tables.PIPELINE_METRICS.schema).write.format("delta").mode("append").save(
+        config.table_path(tables.PIPELINE_METRICS.name)
+    )
+
+
+def recover_batch(
+    spark: SparkSession, config: PipelineConfig, dataset: Dataset, batch_id: str
+) -> BatchResult:
+    """Finish a batch that reached staging but not the star tables (the job died in between).
+
+    Staging holds every parsed row of the batch and the quarantine every rejected line, so the merge
+    input is rebuilt exactly; the MERGEs make repeating any part of it harmless.
+    """
+    started = time.monotonic()
+    started_at = dt.datetime.now(dt.UTC)
+    batch = accepted_staged(spark, config, dataset).filter(F.col("batch_id") == batch_id)
+    merge_into_star(spark, config, dataset, batch)
+    staged = (
+        spark.read.format("delta")
+        .load(config.table_path(dataset.staging.name))
+        .filter(F.col("batch_id") == batch_id)
+    )
+    quarantined = (
+        spark.read.format("delta")
+        .load(config.table_path(tables.QUARANTINE.name))
+        .filter((F.col("batch_id") == batch_id) & (F.col("dataset") == dataset.name))
+        .count()
+    )
+    counts = staged.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first()
+    malformed = quarantined - (counts["n"] - batch.count())
+    result = BatchResult(
+        dataset.name, batch_id, counts["n"] + malformed, counts["n"], quarantined, time.monotonic() - started
+    )
+    record_batch(spark, config, dataset.name, result, started_at, counts["oldest"])
+    return result

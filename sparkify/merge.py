@@ -1,0 +1,143 @@
+"""MERGE writers, one named place per table; each docstring states which row wins.
+
+Every writer takes a source already deduped to one row per key (see ``sparkify.transforms``), so Delta
+never sees "multiple source rows matched". The update conditions let only a better row win, with the
+same total order the dedupe used: merging batches in any order, or twice, gives the same table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyspark.sql.functions as F
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from sparkify.transforms.artists import ARTIST_COLUMNS
+from sparkify.transforms.levels import LEVEL_HISTORY_COLUMNS
+from sparkify.transforms.songplays import SONGPLAY_RANK_SQL
+from sparkify.transforms.songs import SONG_RANK_SQL
+from sparkify.transforms.users import USER_RANK_SQL
+
+
+def is_empty(table: DeltaTable) -> bool:
+    return table.detail().select("numFiles").first()[0] == 0
+
+
+def key_condition(keys: Sequence[str]) -> str:
+    return " AND ".join(f"t.{k} = s.{k}" for k in keys)
+
+
+def month_predicate(source_df: DataFrame) -> str:
+    """A target-only predicate naming the (year, month) partitions the batch holds, so Delta prunes the
+    files a MERGE reads and rewrites to those months."""
+    months = sorted(tuple(r) for r in source_df.select("year", "month").distinct().collect())
+    if not months:
+        return "FALSE"
+    return "(" + " OR ".join(f"(t.year = {y} AND t.month = {m})" for y, m in months if y is not None) + ")"
+
+
+def compare(rank_sql: str, op: str) -> str:
+    return f"{rank_sql.format(p='s.')} {op} {rank_sql.format(p='t.')}"
+
+
+def upsert(
+    spark: SparkSession,
+    path: str,
+    source_df: DataFrame,
+    keys: Sequence[str],
+    better: str | None,
+    scope: str | None = None,
+) -> None:
+    """Insert new keys; update a matched row only where ``better`` (a condition on s and t) holds.
+
+    ``scope`` is an extra target-only predicate (partition pruning). An empty target takes a plain append:
+    with a deduped source that is exactly what the MERGE would have written.
+    """
+    target = DeltaTable.forPath(spark, path)
+    if is_empty(target):
+        source_df.write.format("delta").mode("append").save(path)
+        return
+    condition = key_condition(keys) + (f" AND {scope}" if scope else "")
+    merge = target.alias("t").merge(source_df.alias("s"), condition)
+    if better is not None:
+        merge = merge.whenMatchedUpdateAll(condition=better)
+    merge.whenNotMatchedInsertAll().execute()
+
+
+def merge_songplays(spark: SparkSession, path: str, songplays_df: DataFrame) -> None:
+    """songplays by songplay_id, within the batch's months. A matched play is updated only by a better
+    row: one that has a song where it had none, or a smaller song_id (then the smaller values)."""
+    upsert(
+        spark,
+        path,
+        songplays_df,
+        ["songplay_id"],
+        better=compare(SONGPLAY_RANK_SQL, "<"),
+        scope=month_predicate(songplays_df),
+    )
+
+
+def merge_users(spark: SparkSession, path: str, users_df: DataFrame) -> None:
+    """users by user_id; the later event wins (ts, then session_id, item_in_session, then values)."""
+    upsert(spark, path, users_df, ["user_id"], better=compare(USER_RANK_SQL, ">"))
+
+
+def merge_songs(spark: SparkSession, path: str, songs_df: DataFrame) -> None:
+    """songs by song_id; the record with more fields set wins, then the greater values."""
+    upsert(spark, path, songs_df, ["song_id"], better=compare(SONG_RANK_SQL, ">"))
+
+
+def merge_time(spark: SparkSession, path: str, time_df: DataFrame) -> None:
+    """time by start_time, insert only: every column is a function of the key."""
+    upsert(spark, path, time_df, ["start_time"], better=None, scope=month_predicate(time_df))
+
+
+def replace_for_keys(
+    spark: SparkSession,
+    path: str,
+    fresh_df: DataFrame,
+    owner: str,
+    row_key: Sequence[str],
+    columns: Sequence[str],
+) -> None:
+    """Make the target's rows for each ``owner`` key in ``fresh_df`` exactly ``fresh_df``'s rows.
+
+    Used where a row is a function of all the owner's history (an artist's best record, a user's level
+    runs): stale rows of those owners are deleted, changed ones updated, new ones inserted, in one commit.
+    """
+    target = DeltaTable.forPath(spark, path)
+    if is_empty(target):
+        fresh_df.select(*columns).write.format("delta").mode("append").save(path)
+        return
+    owners = fresh_df.select(owner).distinct()
+    stale = (
+        target.toDF()
+        .join(owners, owner, "left_semi")
+        .join(fresh_df.select(*row_key), list(row_key), "left_anti")
+        .select(*columns)
+        .withColumn("is_stale", F.lit(True))
+    )
+    source = fresh_df.select(*columns).withColumn("is_stale", F.lit(False)).unionByName(stale)
+    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in columns if c not in row_key)
+    (
+        target.alias("t")
+        .merge(source.alias("s"), key_condition(row_key))
+        .whenMatchedDelete(condition="s.is_stale")
+        .whenMatchedUpdate(condition=f"NOT s.is_stale AND ({changed})", set={c: f"s.{c}" for c in columns})
+        .whenNotMatchedInsert(condition="NOT s.is_stale", values={c: f"s.{c}" for c in columns})
+        .execute()
+    )
+
+
+def merge_artists(spark: SparkSession, path: str, artists_df: DataFrame) -> None:
+    """artists by artist_id; ``artists_df`` is each touched artist's best record over all its songs."""
+    replace_for_keys(spark, path, artists_df, "artist_id", ["artist_id"], ARTIST_COLUMNS)
+
+
+def merge_level_history(spark: SparkSession, path: str, history_df: DataFrame) -> None:
+    """users_level_history: the touched users' level runs, recomputed from all their events, replace
+    theirs."""
+    replace_for_keys(
+        spark, path, history_df, "user_id", ["user_id", "valid_from", "level"], LEVEL_HISTORY_COLUMNS
+    )

@@ -1,0 +1,164 @@
+"""Build the SparkSession every job and test uses: Delta enabled, UTC, tuned for the configured machine.
+
+Delta (and for S3, hadoop-aws) jars come from Maven Central through ``spark.jars.packages`` the first
+time; the resolved jar list is then written next to the Ivy cache so that later starts load the same
+jars from disk with no network at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from checkpoints_config import PipelineConfig
+
+# EMR's emr-spark-8.x bundles Spark 4.1 with Delta 4.2.0; we pin the same pair (see README).
+DELTA_PACKAGE = "io.delta:delta-spark_4.1_2.13:4.2.0"
+# hadoop-aws must match the hadoop-client jars inside pyspark 4.1.1 (3.4.2).
+HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.4.2"
+DEFAULT_IVY_DIR = Path.home() / ".cache" / "sparkify" / "ivy"
+
+
+class SparkStartError(RuntimeError):
+    """Spark could not start; the message says what to do about it."""
+
+
+def build_spark(
+    config: PipelineConfig,
+    app_name: str = "sparkify",
+    extra_conf: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """Start (or return the running) SparkSession for ``config``.
+
+    Parameters:
+        config: the effective pipeline configuration (master, memory, partitions, S3 access).
+        app_name: shown in the Spark UI and logs.
+        extra_conf: settings applied last, e.g. a test session turning the UI off.
+
+    Example:
+        >>> spark = build_spark(load_config("local"))  # doctest: +SKIP
+    """
+    on_yarn = config.spark.master.startswith("yarn")
+    conf = session_conf(config)
+    if not on_yarn:  # on EMR the cluster's delta-defaults classification supplies the jars
+        packages = [DELTA_PACKAGE] + ([HADOOP_AWS_PACKAGE] if config.uses_s3 else [])
+        conf.update(jar_conf(packages, ivy_dir()))
+    conf.update(extra_conf or {})
+
+    require_java()
+    builder = SparkSession.builder.appName(app_name).master(config.spark.master)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as e:
+        if "spark.jars.packages" in conf:
+            raise SparkStartError(
+                f"Spark did not start while resolving {conf['spark.jars.packages']} from Maven Central "
+                f"into {ivy_dir()}. Check that https://repo1.maven.org is reachable (or a proxy is set), "
+                "or point SPARKIFY_IVY_DIR at a cache that already holds the jars."
+            ) from e
+        raise SparkStartError(f"Spark did not start: {e}") from e
+    spark.sparkContext.setLogLevel("WARN")
+    if "spark.jars.packages" in conf:
+        remember_resolved_jars(spark, conf["spark.jars.packages"].split(","), ivy_dir())
+    return spark
+
+
+def session_conf(config: PipelineConfig) -> dict[str, str]:
+    """Spark settings derived from the configuration (no jar settings)."""
+    s = config.spark
+    conf = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
+        "spark.sql.files.maxPartitionBytes": s.max_partition_bytes,
+        "spark.ui.enabled": str(s.ui_enabled).lower(),
+        "spark.ui.showConsoleProgress": "false",
+        # Change data feed on every new table: `sparkify changes` reads it.
+        "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
+        # Java's default time zone too, so nothing slips through a local-time conversion.
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    }
+    if s.driver_memory:
+        conf["spark.driver.memory"] = s.driver_memory
+    if s.master.startswith("local"):
+        # Keep a laptop run on loopback whatever the host name resolves to.
+        conf["spark.driver.host"] = "127.0.0.1"
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+    if config.uses_s3:
+        conf.update(s3a_conf(config))
+    return conf
+
+
+def s3a_conf(config: PipelineConfig) -> dict[str, str]:
+    """Hadoop S3A settings: endpoint, path style, and credentials (explicit keys or the default chain)."""
+    s3 = config.s3
+    conf = {
+        "spark.hadoop.fs.s3a.endpoint.region": s3.region,
+        "spark.hadoop.fs.s3a.path.style.access": str(s3.path_style).lower(),
+    }
+    if not config.spark.master.startswith("yarn"):
+        # Off EMR there is no EMRFS: let s3:// URIs (as in a classic dl.cfg) go through S3A too.
+        conf["spark.hadoop.fs.s3.impl"] = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+    if s3.endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = s3.endpoint
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(s3.endpoint.startswith("https")).lower()
+    if s3.access_key_id and s3.secret_access_key:
+        conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
+            "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+        )
+        conf["spark.hadoop.fs.s3a.access.key"] = s3.access_key_id.reveal()
+        conf["spark.hadoop.fs.s3a.secret.key"] = s3.secret_access_key.reveal()
+    return conf
+
+
+def ivy_dir() -> Path:
+    return Path(os.environ.get("SPARKIFY_IVY_DIR") or DEFAULT_IVY_DIR)
+
+
+def manifest_path(packages: list[str], ivy: Path) -> Path:
+    digest = hashlib.sha256(",".join(sorted(packages)).encode()).hexdigest()[:16]
+    return ivy / f"sparkify-resolved-{digest}.txt"
+
+
+def jar_conf(packages: list[str], ivy: Path) -> dict[str, str]:
+    """Load jars from a previous resolution when all are on disk, else resolve them through Ivy."""
+    manifest = manifest_path(packages, ivy)
+    if manifest.is_file():
+        jars = manifest.read_text().split()
+        if jars and all(Path(j).is_file() for j in jars):
+            return {"spark.jars": ",".join(jars)}
+    return {"spark.jars.packages": ",".join(packages), "spark.jars.ivy": str(ivy)}
+
+
+def remember_resolved_jars(spark: SparkSession, packages: list[str], ivy: Path) -> None:
+    """Write the jar paths Ivy resolved, so the next start needs no network."""
+    resolved = spark.sparkContext.getConf().get("spark.jars", "")
+    jars = [j.removeprefix("file://") for j in resolved.split(",") if j]
+    if jars and all(Path(j).is_file() for j in jars):
+        manifest = manifest_path(packages, ivy)
+        tmp = manifest.with_suffix(".tmp")
+        tmp.write_text("\n".join(jars) + "\n")
+        tmp.replace(manifest)
+
+
+def require_java() -> None:
+    """Fail before Spark does, with a message that says what to install."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").is_file():
+        return
+    if shutil.which("java"):
+        return
+    raise SparkStartError(
+        "Java was not found: Spark 4.1 needs Java 17. Install it (Debian/Ubuntu: "
+        "`apt-get install openjdk-17-jre-headless`; macOS: `brew install openjdk@17`) "
+        "or set JAVA_HOME to a Java 17 installation."
+    )

@@ -1,0 +1,74 @@
+"""The Delta tables: names, schemas, partitioning, and creating them where the configuration says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql.types import StructType
+
+from checkpoints_config import PipelineConfig
+from sparkify.schemas import QUARANTINE_SCHEMA, STAGING_EVENTS_SCHEMA, STAGING_SONGS_SCHEMA
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    ddl: str | StructType
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def schema(self) -> StructType:
+        return self.ddl if isinstance(self.ddl, StructType) else StructType.fromDDL(self.ddl)
+
+
+SONGPLAYS = TableSpec(
+    "songplays",
+    "songplay_id STRING, start_time TIMESTAMP, user_id BIGINT, level STRING, song_id STRING, "
+    "artist_id STRING, session_id INT, item_in_session INT, location STRING, user_agent STRING, "
+    "year INT, month INT",
+    ("year", "month"),
+)
+USERS = TableSpec(
+    "users",
+    "user_id BIGINT, first_name STRING, last_name STRING, gender STRING, level STRING, ts BIGINT, "
+    "session_id INT, item_in_session INT",
+)
+SONGS = TableSpec("songs", "song_id STRING, title STRING, artist_id STRING, year INT, duration DOUBLE")
+ARTISTS = TableSpec(
+    "artists", "artist_id STRING, name STRING, location STRING, latitude DOUBLE, longitude DOUBLE"
+)
+TIME = TableSpec(
+    "time",
+    "start_time TIMESTAMP, hour INT, day INT, week INT, month INT, year INT, weekday INT",
+    ("year", "month"),
+)
+USERS_LEVEL_HISTORY = TableSpec(
+    "users_level_history",
+    "user_id BIGINT, level STRING, valid_from TIMESTAMP, valid_to TIMESTAMP, is_current BOOLEAN",
+)
+STAGING_EVENTS = TableSpec("staging_events", STAGING_EVENTS_SCHEMA)
+STAGING_SONGS = TableSpec("staging_songs", STAGING_SONGS_SCHEMA)
+QUARANTINE = TableSpec("quarantine", QUARANTINE_SCHEMA)
+PIPELINE_METRICS = TableSpec(
+    "pipeline_metrics",
+    "query STRING, batch_id STRING, rows_in BIGINT, rows_staged BIGINT, rows_quarantined BIGINT, "
+    "started_at TIMESTAMP, finished_at TIMESTAMP, duration_ms BIGINT, landing_latency_ms BIGINT",
+)
+
+STAR_TABLES = (SONGPLAYS, USERS, SONGS, ARTISTS, TIME, USERS_LEVEL_HISTORY)
+ALL_TABLES = (STAGING_EVENTS, STAGING_SONGS, QUARANTINE, PIPELINE_METRICS, *STAR_TABLES)
+TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
+
+
+def ensure_tables(spark: SparkSession, config: PipelineConfig) -> None:
+    """Create every table that does not exist yet (a no-op for those that do)."""
+    for spec in ALL_TABLES:
+        (
+            DeltaTable.createIfNotExists(spark)
+            .location(config.table_path(spec.name))
+            .addColumns(spec.schema)
+            .partitionedBy(*spec.partition_by)
+            .execute()
+        )

@@ -1,0 +1,42 @@
+"""users (user_id → first_name, last_name, gender, level): the latest event wins."""
+
+from __future__ import annotations
+
+import pyspark.sql.functions as F
+from pyspark.sql import Column, DataFrame
+
+from sparkify.keys import parse_user_id
+from sparkify.transforms.dedupe import dedupe_by_rank
+
+USER_COLUMNS = [
+    "user_id",
+    "first_name",
+    "last_name",
+    "gender",
+    "level",
+    "ts",
+    "session_id",
+    "item_in_session",
+]
+
+
+# Later event wins: by ts, ties to the greater session_id, then item_in_session, then the values.
+USER_RANK_SQL = (
+    "struct({p}ts, {p}session_id, {p}item_in_session, {p}first_name, {p}last_name, {p}gender, {p}level)"
+)
+
+
+def user_rank() -> Column:
+    return F.expr(USER_RANK_SQL.format(p=""))
+
+
+def build_users(events_df: DataFrame) -> DataFrame:
+    """One row per user from every accepted event with a usable userId.
+
+    ``ts``, ``session_id`` and ``item_in_session`` say which event the row came from; the MERGE needs
+    them to let only a later event win.
+    """
+    with_user = events_df.withColumn("user_id", parse_user_id(F.col("user_id"))).filter(
+        F.col("user_id").isNotNull()
+    )
+    return dedupe_by_rank(with_user.select(*USER_COLUMNS), ["user_id"], user_rank())
