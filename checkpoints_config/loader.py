@@ -157,6 +157,13 @@ def load_config(
     if env_layer:
         sources.append("environment")
         merged = merge_sections(merged, env_layer)
+    if merged.get("s3", {}).get("endpoint") and not any(
+        "path_style" in layer.get("s3", {}) for layer in (overrides, env_layer)
+    ):
+        # A custom endpoint means an S3-compatible server (MinIO, moto, ...), which wants path-style
+        # URLs: SPARKIFY_S3_ENDPOINT alone must be enough on top of a dl.cfg. A file or the
+        # environment may still say path_style = false.
+        merged["s3"]["path_style"] = True
 
     sections = {name: build_section(name, cls, merged.get(name, {})) for name, cls in SECTIONS.items()}
     sections["paths"] = resolve_local_paths(sections["paths"], cwd)
@@ -170,7 +177,10 @@ def read_profile(name: str) -> dict[str, dict[str, Any]]:
 
 def read_config_file(path: Path) -> tuple[str, dict[str, dict[str, Any]]]:
     """Read a TOML file (optionally naming its base ``profile``) or a classic ``dl.cfg``."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read it as a UTF-8 text file ({type(e).__name__})") from None
     if path.suffix in (".cfg", ".ini") or text.lstrip().startswith("[AWS]") or "\n[DATA]" in f"\n{text}":
         return parse_dl_cfg(text, source=str(path))
     try:
@@ -195,18 +205,16 @@ def parse_dl_cfg(text: str, source: str = "dl.cfg") -> tuple[str, dict[str, dict
     try:
         parser.read_string(text, source=source)
     except configparser.Error as e:
-        raise ConfigError(f"{source}: not a valid dl.cfg ({e})") from e
+        # Not `from e`: configparser's message quotes the offending line, which may hold a secret.
+        raise ConfigError(f"{source}: not a valid dl.cfg ({describe_cfg_error(e)})") from None
     if not parser.has_section("DATA"):
         raise ConfigError(f"{source}: dl.cfg lacks a [DATA] section (SONG_DATA, LOG_DATA, OUTPUT_DATA)")
     data = parser["DATA"]
-    missing = [k for k in ("SONG_DATA", "LOG_DATA", "OUTPUT_DATA") if not data.get(k, "").strip()]
+    keys = {"SONG_DATA": "song_data", "LOG_DATA": "log_data", "OUTPUT_DATA": "output_root"}
+    paths = {name: strip_quotes(data.get(key, "")) for key, name in keys.items()}
+    missing = [key for key, name in keys.items() if not paths[name]]  # after unquoting: '' is missing too
     if missing:
         raise ConfigError(f"{source}: [DATA] lacks {', '.join(missing)}")
-    paths = {
-        "song_data": strip_quotes(data["SONG_DATA"]),
-        "log_data": strip_quotes(data["LOG_DATA"]),
-        "output_root": strip_quotes(data["OUTPUT_DATA"]),
-    }
     aws = parser["AWS"] if parser.has_section("AWS") else {}
     s3 = {
         "access_key_id": strip_quotes(aws.get("AWS_ACCESS_KEY_ID", "")),
@@ -214,6 +222,19 @@ def parse_dl_cfg(text: str, source: str = "dl.cfg") -> tuple[str, dict[str, dict
     }
     profile = "s3" if any(is_s3_uri(p) for p in paths.values()) else "local"
     return profile, {"paths": paths, "s3": s3}
+
+
+def describe_cfg_error(e: configparser.Error) -> str:
+    """Say where a dl.cfg does not parse without echoing the line: it may be a credential."""
+    if isinstance(e, configparser.MissingSectionHeaderError):
+        return f"line {e.lineno}: a key before any [SECTION] header"
+    if isinstance(e, configparser.ParsingError):
+        return f"line {', '.join(str(n) for n, _ in e.errors)}: expected KEY = VALUE"
+    if isinstance(e, configparser.DuplicateOptionError):
+        return f"line {e.lineno}: {e.option} repeated in [{e.section}]"
+    if isinstance(e, configparser.DuplicateSectionError):
+        return f"line {e.lineno}: [{e.section}] repeated"
+    return type(e).__name__
 
 
 def strip_quotes(value: str) -> str:
@@ -280,7 +301,7 @@ def coerce(key: str, type_name: Any, value: Any) -> Any:
             return False
         raise ConfigError(f"{key} must be true or false, got {value!r}")
     if type_name == "int":
-        if isinstance(value, bool):
+        if isinstance(value, bool | float):  # int(8.5) would silently truncate a TOML float
             raise ConfigError(f"{key} must be an integer, got {value!r}")
         try:
             return int(value)

@@ -153,8 +153,14 @@ def remember_resolved_jars(spark: SparkSession, packages: list[str], ivy: Path) 
 def require_java() -> None:
     """Fail before Spark does, with a message that says what to install."""
     java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").is_file():
-        return
+    if java_home:
+        # spark-class runs $JAVA_HOME/bin/java whenever JAVA_HOME is set, never falling back to PATH.
+        if (Path(java_home) / "bin" / "java").is_file():
+            return
+        raise SparkStartError(
+            f"JAVA_HOME={java_home} has no bin/java: point it at a Java 17 installation "
+            "(Spark 4.1 needs Java 17) or unset it to use the java on PATH."
+        )
     if shutil.which("java"):
         return
     raise SparkStartError(

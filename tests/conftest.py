@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 from checkpoints_config import PipelineConfig, load_config
+
+# Timestamps come back to Python in the process's time zone: make it UTC, like the Spark session.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 def lake_config(root: Path, **env: str) -> PipelineConfig:
@@ -24,7 +30,9 @@ def spark():
     """The one SparkSession of the run, tuned for tests: 2 shuffle partitions, no UI, few snapshot parts."""
     from sparkify.session import build_spark
 
-    config = load_config("local", env={"SPARKIFY_SPARK_SHUFFLE_PARTITIONS": "2", "SPARKIFY_SPARK_UI_ENABLED": "false"})
+    config = load_config(
+        "local", env={"SPARKIFY_SPARK_SHUFFLE_PARTITIONS": "2", "SPARKIFY_SPARK_UI_ENABLED": "false"}
+    )
     session = build_spark(
         config,
         app_name="sparkify-tests",

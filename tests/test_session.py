@@ -1,0 +1,274 @@
+"""The Spark session: settings derived from config, cached jar resolution, Java check, and Delta + UTC."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pyspark.sql.functions as F
+import pytest
+from pyspark.sql import Row
+from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
+from pyspark.testing import assertDataFrameEqual
+
+from checkpoints_config import load_config
+from sparkify.session import (
+    DELTA_PACKAGE,
+    HADOOP_AWS_PACKAGE,
+    SparkStartError,
+    build_spark,
+    ivy_dir,
+    jar_conf,
+    manifest_path,
+    remember_resolved_jars,
+    require_java,
+    s3a_conf,
+    session_conf,
+)
+
+ACCESS_KEY_ID = "AKIATESTSECRET123"
+SECRET_ACCESS_KEY = "wJalrTESTSECRETkey/K7MDENG+bPxRfiCY"
+PACKAGES = [DELTA_PACKAGE, HADOOP_AWS_PACKAGE]
+SIMPLE_PROVIDER = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    "spark.sql.session.timeZone": "UTC",
+}
+
+
+# Settings from the configuration (no JVM)
+
+
+def test_local_session_is_utc_delta_enabled_tuned_and_on_loopback(tmp_path):
+    config = load_config("local", env={"SPARKIFY_SPARK_SHUFFLE_PARTITIONS": "7"}, cwd=tmp_path)
+
+    conf = session_conf(config)
+
+    expected = {
+        **DELTA_CONF,
+        "spark.sql.shuffle.partitions": "7",
+        "spark.driver.memory": "4g",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+    }
+    assert expected.items() <= conf.items()
+    assert [key for key in conf if "s3" in key] == []
+
+
+def test_yarn_session_leaves_host_and_memory_to_the_cluster(tmp_path):
+    conf = session_conf(load_config("emr", env={}, cwd=tmp_path))
+
+    assert DELTA_CONF.items() <= conf.items()
+    assert conf["spark.sql.shuffle.partitions"] == "64"
+    assert {"spark.driver.host", "spark.driver.bindAddress", "spark.driver.memory"}.isdisjoint(conf)
+
+
+def test_s3a_with_an_endpoint_and_explicit_keys_uses_the_simple_credentials_provider(tmp_path):
+    env = {
+        "SPARKIFY_S3_ENDPOINT": "http://127.0.0.1:9000",
+        "SPARKIFY_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "SPARKIFY_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+    }
+    config = load_config("s3", env=env, cwd=tmp_path)
+
+    assert s3a_conf(config) == {
+        "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3a.endpoint": "http://127.0.0.1:9000",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": SIMPLE_PROVIDER,
+        "spark.hadoop.fs.s3a.access.key": ACCESS_KEY_ID,
+        "spark.hadoop.fs.s3a.secret.key": SECRET_ACCESS_KEY,
+    }
+    assert s3a_conf(config).items() <= session_conf(config).items()
+
+
+def test_s3a_without_keys_leaves_credentials_to_the_default_chain(tmp_path):
+    config = load_config("s3", env={"SPARKIFY_S3_REGION": "eu-west-1"}, cwd=tmp_path)
+
+    assert s3a_conf(config) == {
+        "spark.hadoop.fs.s3a.endpoint.region": "eu-west-1",
+        "spark.hadoop.fs.s3a.path.style.access": "false",
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+    }
+
+
+def test_on_emr_s3_uris_stay_with_emrfs(tmp_path):
+    assert "spark.hadoop.fs.s3.impl" not in s3a_conf(load_config("emr", env={}, cwd=tmp_path))
+
+
+# Jars: resolved once, then loaded from disk
+
+
+def fake_jars(directory: Path, *names: str) -> list[str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (directory / name).write_bytes(b"PK")
+    return [str(directory / name) for name in names]
+
+
+def test_manifest_name_depends_on_the_package_set_not_its_order(tmp_path):
+    assert manifest_path(PACKAGES, tmp_path) == manifest_path(list(reversed(PACKAGES)), tmp_path)
+    assert manifest_path(PACKAGES, tmp_path) != manifest_path([DELTA_PACKAGE], tmp_path)
+    assert manifest_path(PACKAGES, tmp_path).parent == tmp_path
+
+
+def test_jar_conf_without_a_manifest_resolves_packages_into_the_ivy_dir(tmp_path):
+    assert jar_conf(PACKAGES, tmp_path) == {
+        "spark.jars.packages": f"{DELTA_PACKAGE},{HADOOP_AWS_PACKAGE}",
+        "spark.jars.ivy": str(tmp_path),
+    }
+
+
+def test_jar_conf_loads_jars_from_a_manifest_whose_files_all_exist(tmp_path):
+    jars = fake_jars(tmp_path / "jars", "delta-spark.jar", "hadoop-aws.jar")
+    manifest_path(PACKAGES, tmp_path).write_text("\n".join(jars) + "\n")
+
+    assert jar_conf(PACKAGES, tmp_path) == {"spark.jars": ",".join(jars)}
+
+
+def test_jar_conf_falls_back_to_resolution_when_a_listed_jar_is_gone(tmp_path):
+    jars = fake_jars(tmp_path / "jars", "delta-spark.jar", "hadoop-aws.jar")
+    manifest_path(PACKAGES, tmp_path).write_text("\n".join(jars) + "\n")
+    Path(jars[1]).unlink()
+
+    assert jar_conf(PACKAGES, tmp_path) == {
+        "spark.jars.packages": f"{DELTA_PACKAGE},{HADOOP_AWS_PACKAGE}",
+        "spark.jars.ivy": str(tmp_path),
+    }
+
+
+def session_with_jars(spark_jars: str) -> SimpleNamespace:
+    """Just enough of a SparkSession for remember_resolved_jars: the context's resolved `spark.jars`."""
+    conf = {"spark.jars": spark_jars}
+    return SimpleNamespace(sparkContext=SimpleNamespace(getConf=lambda: SimpleNamespace(get=conf.get)))
+
+
+def test_resolved_jars_are_remembered_so_the_next_start_needs_no_network(tmp_path):
+    jars = fake_jars(tmp_path / "jars", "delta-spark.jar", "hadoop-aws.jar")
+
+    remember_resolved_jars(session_with_jars(",".join(f"file://{j}" for j in jars)), PACKAGES, tmp_path)
+
+    assert jar_conf(list(reversed(PACKAGES)), tmp_path) == {"spark.jars": ",".join(jars)}
+
+
+def test_unresolved_jars_are_not_remembered(tmp_path):
+    jars = fake_jars(tmp_path / "jars", "delta-spark.jar")
+
+    remember_resolved_jars(
+        session_with_jars(f"file://{jars[0]},file://{tmp_path}/missing.jar"), PACKAGES, tmp_path
+    )
+
+    assert not manifest_path(PACKAGES, tmp_path).exists()
+
+
+# Java
+
+
+def fake_java_home(root: Path) -> Path:
+    java = root / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("#!/bin/sh\n")
+    java.chmod(0o755)
+    return root
+
+
+def test_no_java_anywhere_asks_for_java_17(tmp_path, monkeypatch):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    with pytest.raises(SparkStartError, match="Java 17"):
+        require_java()
+
+
+def test_build_spark_checks_java_before_starting_anything(tmp_path, monkeypatch):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("SPARKIFY_IVY_DIR", str(tmp_path / "ivy"))
+
+    with pytest.raises(SparkStartError, match="Java 17"):
+        build_spark(load_config("local", env={}, cwd=tmp_path))
+
+
+def test_java_home_or_java_on_path_is_enough(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("JAVA_HOME", str(fake_java_home(tmp_path / "jdk")))
+    require_java()
+
+    monkeypatch.delenv("JAVA_HOME")
+    monkeypatch.setenv("PATH", str(fake_java_home(tmp_path / "usr") / "bin"))
+    require_java()
+
+
+def test_java_home_without_java_fails_even_with_java_on_path(tmp_path, monkeypatch):
+    """spark-class runs $JAVA_HOME/bin/java whenever JAVA_HOME is set; PATH is no fallback."""
+    monkeypatch.setenv("PATH", str(fake_java_home(tmp_path / "usr") / "bin"))
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
+
+    with pytest.raises(SparkStartError, match=r"JAVA_HOME=.*no-jdk.*Java 17"):
+        require_java()
+
+
+# The running session (JVM)
+
+
+@pytest.mark.spark
+def test_delta_table_round_trips_a_frame_with_nulls(spark, tmp_path):
+    schema = StructType(
+        [
+            StructField("user_id", LongType(), False),
+            StructField("first_name", StringType(), True),
+            StructField("level", StringType(), True),
+            StructField("length", DoubleType(), True),
+            StructField("start_time", TimestampType(), True),
+        ]
+    )
+    at = datetime.datetime(2018, 11, 15, 0, 30, 26, 796000)
+    expected_df = spark.createDataFrame(
+        [
+            (42, "Ada", "paid", 236.4, at),
+            (7, "Lin", "free", 198.0, at),
+            (9, None, None, None, None),
+        ],
+        schema,
+    )
+    path = str(tmp_path / "users")
+
+    expected_df.write.format("delta").save(path)
+    actual_df = spark.read.format("delta").load(path)
+
+    assertDataFrameEqual(actual_df, expected_df)
+    assert spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["format"] == "delta"
+
+
+@pytest.mark.spark
+def test_session_renders_timestamps_in_utc(spark):
+    ts_df = spark.createDataFrame([Row(ts=1542241826796)], "ts long").select(
+        F.timestamp_millis("ts").cast("string").alias("start_time"),
+        F.hour(F.timestamp_millis("ts")).alias("hour"),
+    )
+
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert ts_df.first().asDict() == {"start_time": "2018-11-15 00:30:26.796", "hour": 0}
+
+
+@pytest.mark.spark
+def test_session_has_delta_enabled(spark):
+    assert "io.delta.sql.DeltaSparkSessionExtension" in spark.conf.get("spark.sql.extensions")
+    assert spark.conf.get("spark.sql.catalog.spark_catalog") == DELTA_CONF["spark.sql.catalog.spark_catalog"]
+
+
+@pytest.mark.spark
+def test_started_session_left_a_jar_manifest_for_an_offline_restart(spark):
+    loaded = [
+        j.removeprefix("file://") for j in spark.sparkContext.getConf().get("spark.jars", "").split(",")
+    ]
+    conf = jar_conf([DELTA_PACKAGE], ivy_dir())
+
+    assert sorted(conf.get("spark.jars", "").split(",")) == sorted(loaded)
+    assert any(os.path.basename(j).startswith("io.delta_delta-spark") for j in loaded)
