@@ -46,7 +46,8 @@ def run_backfill(
     tables.ensure_tables(spark, config)
     recovered = recover_unfinished(spark, config, out)
     run_id = uuid.uuid4().hex[:8]
-    totals = [0, 0, 0, 0]
+    results: list[ingest.BatchResult] = []
+    files = 0
     for dataset, root in ((ingest.SONGS, config.paths.song_data), (ingest.EVENTS, config.paths.log_data)):
         pending = pending_files(spark, config, dataset, root)
         progress = Progress(f"backfill {dataset.name}", total=len(pending), unit="files", stream=out)
@@ -54,30 +55,43 @@ def run_backfill(
         for i, chunk in enumerate(chunk_files(pending, chunk_bytes, chunk_files_max)):
             only = spark.createDataFrame(chunk, "path STRING, size BIGINT")
             batch_id = f"{BATCH_PREFIX}{dataset.name}-{run_id}-{i:05d}"
-            result = ingest.ingest_files(
-                spark, config, dataset, read_whole_files(spark, root, only), batch_id
-            )
-            totals = [
-                totals[0] + len(chunk),
-                totals[1] + result.rows_in,
-                totals[2] + result.rows_staged,
-                totals[3] + result.rows_quarantined,
-            ]
-            progress.advance(len(chunk), note=f"{totals[1]:,} rows read, {totals[3]:,} quarantined")
-    return BackfillSummary(*totals, recovered_batches=recovered)
+            files_df = read_whole_files(spark, root, only)
+            results.append(ingest.ingest_files(spark, config, dataset, files_df, batch_id, exclusive=True))
+            files += len(chunk)
+            read, quarantined = sum(r.rows_in for r in results), sum(r.rows_quarantined for r in results)
+            progress.advance(len(chunk), note=f"{read:,} lines read, {quarantined:,} quarantined")
+    return BackfillSummary(
+        files=files,
+        rows_in=sum(r.rows_in for r in results),
+        rows_staged=sum(r.rows_staged for r in results),
+        rows_quarantined=sum(r.rows_quarantined for r in results),
+        recovered_batches=recovered,
+    )
 
 
 def pending_files(
     spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset, root: str
 ) -> list[tuple[str, int]]:
-    """Files under ``root`` that staging does not hold yet, sorted by path."""
-    listed = list_raw_files(spark, root)
-    staged = (
-        spark.read.format("delta")
-        .load(config.table_path(dataset.staging.name))
-        .select(F.col("source_file").alias("path"))
+    """Files under ``root`` not taken yet, sorted by path.
+
+    A file is taken once it is in staging, or (for a file none of whose lines parsed) once it is in the
+    quarantine under a batch that finished; a batch that died after its quarantine write but before
+    staging leaves its files pending, and the insert-only quarantine absorbs the repeat.
+    """
+    load = lambda name: spark.read.format("delta").load(config.table_path(name))  # noqa: E731
+    done = load(tables.PIPELINE_METRICS.name).select("batch_id")
+    quarantined = (
+        load(tables.QUARANTINE.name)
+        .filter(F.col("dataset") == dataset.name)
+        .join(done, "batch_id", "left_semi")
+        .select("source_file")
     )
-    pending = listed.join(staged.distinct(), "path", "left_anti").orderBy("path")
+    taken = load(dataset.staging.name).select("source_file").union(quarantined).distinct()
+    pending = (
+        list_raw_files(spark, root)
+        .join(taken.withColumnRenamed("source_file", "path"), "path", "left_anti")
+        .orderBy("path")
+    )
     return [(r["path"], r["size"]) for r in pending.collect()]
 
 

@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("action", choices=["show"], help="what to do with it")
 
     gen = command("generate", "write synthetic Sparkify song and event files", run_generate)
-    gen.add_argument("--out", required=True, help="directory or s3a://bucket/prefix to write song_data/, log_data/")
+    gen.add_argument(
+        "--out", required=True, help="directory or s3a://bucket/prefix to write song_data/, log_data/"
+    )
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--songs", type=int, default=500, help="song files in the catalog")
     gen.add_argument("--users", type=int, default=100)
@@ -57,7 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     bf = command("backfill", "load all history under the configured prefixes (resumable)", run_backfill)
     bf.add_argument("--chunk-mb", type=int, default=1024, help="MB of raw JSON per chunk")
 
-    q = command("query", "run SQL on the tables (addressed by name), optionally as of a version/time", run_query)
+    st = command("stream", "watch the prefixes and merge new files until SIGTERM/SIGINT", run_stream)
+    st.add_argument("--available-now", action="store_true", help="take what has landed, then stop")
+
+    q = command(
+        "query", "run SQL on the tables (addressed by name), optionally as of a version/time", run_query
+    )
     q.add_argument("sql")
     when = q.add_mutually_exclusive_group()
     when.add_argument("--as-of-version", type=int, default=None)
@@ -107,7 +114,9 @@ def run_generate(args: argparse.Namespace) -> int:
     )
     if args.drip:
         say(f"dripping every {args.interval}s; Ctrl-C stops")
-        dripped = drip(args.out, interval_seconds=args.interval, max_ticks=args.max_ticks, progress=say, **knobs)
+        dripped = drip(
+            args.out, interval_seconds=args.interval, max_ticks=args.max_ticks, progress=say, **knobs
+        )
         print(f"dripped {dripped.song_files:,} song files and {dripped.event_files:,} event files")
     return 0
 
@@ -131,9 +140,23 @@ def run_backfill(args: argparse.Namespace) -> int:
     summary = backfill(spark, config, chunk_bytes=args.chunk_mb << 20)
     print(
         f"backfill: {summary.files:,} files, {summary.rows_in:,} lines read, {summary.rows_staged:,} staged, "
-        f"{summary.rows_quarantined:,} quarantined, {summary.recovered_batches} unfinished batch(es) recovered, "
-        f"in {time.monotonic() - started:.1f}s"
+        f"{summary.rows_quarantined:,} quarantined, {summary.recovered_batches} unfinished batch(es) "
+        f"recovered, in {time.monotonic() - started:.1f}s"
     )
+    return 0
+
+
+def run_stream(args: argparse.Namespace) -> int:
+    import threading
+
+    from streaming.job import run_stream as stream
+    from streaming.job import stop_on_signals
+
+    config = load_config(args.config)
+    spark = start_spark(config, "sparkify-stream")
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        stream(spark, config, available_now=args.available_now, stop=stop)
     return 0
 
 

@@ -40,13 +40,20 @@ def run_demo(spark: SparkSession, config: PipelineConfig, landing: Path, seed: i
         print(f"landing data already in {landing}; the backfill takes only what is new")
 
     summary = run_backfill(spark, config)
-    print(f"\nbackfill: {summary.files:,} new files, {summary.rows_in:,} lines, {summary.rows_quarantined:,} quarantined")
+    print(
+        f"\nbackfill: {summary.files:,} new files, {summary.rows_in:,} lines, "
+        f"{summary.rows_quarantined:,} quarantined"
+    )
 
     register_tables(spark, config)
     print("\nrows per table:")
     for spec in ALL_TABLES:
         print(f"  {spec.name:<20} {spark.table(spec.name).count():>9,}")
-    for title, sql in (("top 5 songs", TOP_SONGS), ("busiest hours (UTC)", PLAYS_BY_HOUR), ("plays by level", PAID_SHARE)):
+    for title, sql in (
+        ("top 5 songs", TOP_SONGS),
+        ("busiest hours (UTC)", PLAYS_BY_HOUR),
+        ("plays by level", PAID_SHARE),
+    ):
         print(f"\n{title}:")
         print_rows(spark.sql(sql), "table")
     print("\nsongplays history (time travel: sparkify query SQL --as-of-version N):")

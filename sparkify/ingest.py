@@ -79,6 +79,7 @@ def ingest_files(
     files_df: DataFrame,
     batch_id: str,
     txn: tuple[str, int] | None = None,
+    exclusive: bool = False,
 ) -> BatchResult:
     """Take one batch of whole raw files (``source_file``, ``landed_at``, ``value``) into every table.
 
@@ -86,8 +87,10 @@ def ingest_files(
         dataset: :data:`SONGS` or :data:`EVENTS`.
         files_df: the batch, one row per file (see ``sparkify.sources.read_whole_files``).
         batch_id: recorded in staging, quarantine and pipeline_metrics.
-        txn: Delta's (txnAppId, txnVersion) for the staging append, so a replayed stream batch is
-            written once; ``None`` when the caller already knows these files are not staged.
+        txn: Delta's (txnAppId, txnVersion) for the staging and metrics appends, so a replayed stream
+            batch is written once; ``None`` when the caller already knows these files are not staged.
+        exclusive: no other job writes the tables meanwhile (the backfill): empty tables may take a
+            plain append instead of a MERGE.
     """
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
@@ -106,10 +109,12 @@ def ingest_files(
             F.sum((~is_accepted(F.col("rejections"))).cast("int")).alias("rows_quarantined"),
             F.min("landed_at").alias("oldest_landed_at"),
         ).first()
-        write_quarantine(spark, config, dataset, routed, batch_id, started_at)
+        if counts["rows_quarantined"]:
+            write_quarantine(spark, config, dataset, routed, batch_id, started_at)
         append_staging(config, dataset, routed.filter(~F.col("is_malformed")), txn)
         accepted = routed.filter(is_accepted(F.col("rejections"))).select(*dataset.staging_columns)
-        merge_into_star(spark, config, dataset, accepted)
+        if counts["rows_in"]:
+            merge_into_star(spark, config, dataset, accepted, exclusive)
     finally:
         routed.unpersist()
     result = BatchResult(
@@ -120,7 +125,7 @@ def ingest_files(
         counts["rows_quarantined"] or 0,
         time.monotonic() - started,
     )
-    record_batch(spark, config, dataset.name, result, started_at, counts["oldest_landed_at"])
+    record_batch(spark, config, dataset.name, result, started_at, counts["oldest_landed_at"], txn)
     return result
 
 
@@ -188,23 +193,29 @@ def accepted_staged(spark: SparkSession, config: PipelineConfig, dataset: Datase
 
 
 def merge_into_star(
-    spark: SparkSession, config: PipelineConfig, dataset: Dataset, accepted_df: DataFrame
+    spark: SparkSession,
+    config: PipelineConfig,
+    dataset: Dataset,
+    accepted_df: DataFrame,
+    exclusive: bool = False,
 ) -> None:
     if dataset is SONGS:
-        merge_songs_batch(spark, config, accepted_df)
+        merge_songs_batch(spark, config, accepted_df, exclusive)
     else:
-        merge_events_batch(spark, config, accepted_df)
+        merge_events_batch(spark, config, accepted_df, exclusive)
 
 
-def merge_songs_batch(spark: SparkSession, config: PipelineConfig, songs_df: DataFrame) -> None:
+def merge_songs_batch(
+    spark: SparkSession, config: PipelineConfig, songs_df: DataFrame, exclusive: bool = False
+) -> None:
     """songs, artists, and the plays these songs now resolve (late arrival)."""
     path = config.table_path
-    merge.merge_songs(spark, path("songs"), build_songs(songs_df))
+    merge.merge_songs(spark, path("songs"), build_songs(songs_df), exclusive)
 
     # An artist's row is the best of all its song records, so recompute the touched artists whole.
     all_songs = accepted_staged(spark, config, SONGS)
     touched = all_songs.join(songs_df.select("artist_id").distinct(), "artist_id", "left_semi")
-    merge.merge_artists(spark, path("artists"), build_artists(touched))
+    merge.merge_artists(spark, path("artists"), build_artists(touched), exclusive)
 
     # Late arrival: staged plays of these songs get them if they had none or a greater song_id.
     new_keys = build_song_keys(songs_df)
@@ -215,34 +226,37 @@ def merge_songs_batch(spark: SparkSession, config: PipelineConfig, songs_df: Dat
         .filter(F.col("song_id").isNotNull())
         .drop(*MATCH_KEY)
         .transform(lambda df: dedupe_by_rank(df, ["songplay_id"], songplay_rank(), keep="min"))
+        .select(*tables.SONGPLAYS.schema.fieldNames())
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
         if not resolved.isEmpty():
-            merge.merge_songplays(
-                spark, path("songplays"), resolved.select(*tables.SONGPLAYS.schema.fieldNames())
-            )
-            merge.merge_time(spark, path("time"), build_time(resolved))
+            merge.merge_songplays(spark, path("songplays"), resolved, exclusive)
+            merge.merge_time(spark, path("time"), build_time(resolved), exclusive)
     finally:
         resolved.unpersist()
 
 
-def merge_events_batch(spark: SparkSession, config: PipelineConfig, events_df: DataFrame) -> None:
+def merge_events_batch(
+    spark: SparkSession, config: PipelineConfig, events_df: DataFrame, exclusive: bool = False
+) -> None:
     """songplays, time, users, users_level_history from one batch of accepted events."""
     path = config.table_path
     song_keys = build_song_keys(accepted_staged(spark, config, SONGS))
     songplays = build_songplays(events_df, song_keys).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        merge.merge_songplays(spark, path("songplays"), songplays)
-        merge.merge_time(spark, path("time"), build_time(songplays))
+        merge.merge_songplays(spark, path("songplays"), songplays, exclusive)
+        merge.merge_time(spark, path("time"), build_time(songplays), exclusive)
     finally:
         songplays.unpersist()
-    merge.merge_users(spark, path("users"), build_users(events_df))
+    merge.merge_users(spark, path("users"), build_users(events_df), exclusive)
 
     # A user's level runs depend on all their events: recompute the touched users whole from staging.
     touched_users = events_df.select("user_id").filter(F.col("user_id") != "").distinct()
     history_source = accepted_staged(spark, config, EVENTS).join(touched_users, "user_id", "left_semi")
-    merge.merge_level_history(spark, path("users_level_history"), build_level_history(history_source))
+    merge.merge_level_history(
+        spark, path("users_level_history"), build_level_history(history_source), exclusive
+    )
 
 
 def record_batch(
@@ -252,6 +266,7 @@ def record_batch(
     result: BatchResult,
     started_at: dt.datetime,
     oldest_landed_at: int | None,
+    txn: tuple[str, int] | None = None,
 ) -> None:
     """One pipeline_metrics row per batch; its presence also marks the batch as fully merged."""
     finished_at = dt.datetime.now(dt.UTC)
@@ -267,13 +282,14 @@ def record_batch(
         int(result.seconds * 1000),
         latency,
     )
-    spark.createDataFrame([row], tables.PIPELINE_METRICS.schema).write.format("delta").mode("append").save(
-        config.table_path(tables.PIPELINE_METRICS.name)
-    )
+    writer = spark.createDataFrame([row], tables.PIPELINE_METRICS.schema).write.format("delta").mode("append")
+    if txn is not None:
+        writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
+    writer.save(config.table_path(tables.PIPELINE_METRICS.name))
 
 
 def recover_batch(
-    spark: SparkSession, config: PipelineConfig, dataset: Dataset, batch_id: str
+    spark: SparkSession, config: PipelineConfig, dataset: Dataset, batch_id: str, exclusive: bool = False
 ) -> BatchResult:
     """Finish a batch that reached staging but not the star tables (the job died in between).
 
@@ -283,7 +299,7 @@ def recover_batch(
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
     batch = accepted_staged(spark, config, dataset).filter(F.col("batch_id") == batch_id)
-    merge_into_star(spark, config, dataset, batch)
+    merge_into_star(spark, config, dataset, batch, exclusive)
     staged = (
         spark.read.format("delta")
         .load(config.table_path(dataset.staging.name))

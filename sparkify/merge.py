@@ -13,6 +13,7 @@ import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
+from sparkify.retry import retry_on_conflict
 from sparkify.transforms.artists import ARTIST_COLUMNS
 from sparkify.transforms.levels import LEVEL_HISTORY_COLUMNS
 from sparkify.transforms.songplays import SONGPLAY_RANK_SQL
@@ -48,24 +49,30 @@ def upsert(
     keys: Sequence[str],
     better: str | None,
     scope: str | None = None,
+    exclusive: bool = False,
 ) -> None:
     """Insert new keys; update a matched row only where ``better`` (a condition on s and t) holds.
 
-    ``scope`` is an extra target-only predicate (partition pruning). An empty target takes a plain append:
-    with a deduped source that is exactly what the MERGE would have written.
+    ``scope`` is an extra target-only predicate (partition pruning). With ``exclusive`` (no other writer
+    runs: the backfill), an empty target takes a plain append: with a deduped source that is exactly what
+    the MERGE would write, much faster. Concurrent writers always MERGE: two blind appends would race.
     """
-    target = DeltaTable.forPath(spark, path)
-    if is_empty(target):
-        source_df.write.format("delta").mode("append").save(path)
-        return
-    condition = key_condition(keys) + (f" AND {scope}" if scope else "")
-    merge = target.alias("t").merge(source_df.alias("s"), condition)
-    if better is not None:
-        merge = merge.whenMatchedUpdateAll(condition=better)
-    merge.whenNotMatchedInsertAll().execute()
+
+    def attempt() -> None:
+        target = DeltaTable.forPath(spark, path)
+        if exclusive and is_empty(target):
+            source_df.write.format("delta").mode("append").save(path)
+            return
+        condition = key_condition(keys) + (f" AND {scope}" if scope else "")
+        merge = target.alias("t").merge(source_df.alias("s"), condition)
+        if better is not None:
+            merge = merge.whenMatchedUpdateAll(condition=better)
+        merge.whenNotMatchedInsertAll().execute()
+
+    retry_on_conflict(attempt, f"MERGE into {path}")
 
 
-def merge_songplays(spark: SparkSession, path: str, songplays_df: DataFrame) -> None:
+def merge_songplays(spark: SparkSession, path: str, songplays_df: DataFrame, exclusive: bool = False) -> None:
     """songplays by songplay_id, within the batch's months. A matched play is updated only by a better
     row: one that has a song where it had none, or a smaller song_id (then the smaller values)."""
     upsert(
@@ -75,22 +82,23 @@ def merge_songplays(spark: SparkSession, path: str, songplays_df: DataFrame) -> 
         ["songplay_id"],
         better=compare(SONGPLAY_RANK_SQL, "<"),
         scope=month_predicate(songplays_df),
+        exclusive=exclusive,
     )
 
 
-def merge_users(spark: SparkSession, path: str, users_df: DataFrame) -> None:
+def merge_users(spark: SparkSession, path: str, users_df: DataFrame, exclusive: bool = False) -> None:
     """users by user_id; the later event wins (ts, then session_id, item_in_session, then values)."""
-    upsert(spark, path, users_df, ["user_id"], better=compare(USER_RANK_SQL, ">"))
+    upsert(spark, path, users_df, ["user_id"], better=compare(USER_RANK_SQL, ">"), exclusive=exclusive)
 
 
-def merge_songs(spark: SparkSession, path: str, songs_df: DataFrame) -> None:
+def merge_songs(spark: SparkSession, path: str, songs_df: DataFrame, exclusive: bool = False) -> None:
     """songs by song_id; the record with more fields set wins, then the greater values."""
-    upsert(spark, path, songs_df, ["song_id"], better=compare(SONG_RANK_SQL, ">"))
+    upsert(spark, path, songs_df, ["song_id"], better=compare(SONG_RANK_SQL, ">"), exclusive=exclusive)
 
 
-def merge_time(spark: SparkSession, path: str, time_df: DataFrame) -> None:
+def merge_time(spark: SparkSession, path: str, time_df: DataFrame, exclusive: bool = False) -> None:
     """time by start_time, insert only: every column is a function of the key."""
-    upsert(spark, path, time_df, ["start_time"], better=None, scope=month_predicate(time_df))
+    upsert(spark, path, time_df, ["start_time"], None, scope=month_predicate(time_df), exclusive=exclusive)
 
 
 def replace_for_keys(
@@ -100,44 +108,57 @@ def replace_for_keys(
     owner: str,
     row_key: Sequence[str],
     columns: Sequence[str],
+    exclusive: bool = False,
 ) -> None:
     """Make the target's rows for each ``owner`` key in ``fresh_df`` exactly ``fresh_df``'s rows.
 
     Used where a row is a function of all the owner's history (an artist's best record, a user's level
     runs): stale rows of those owners are deleted, changed ones updated, new ones inserted, in one commit.
     """
-    target = DeltaTable.forPath(spark, path)
-    if is_empty(target):
-        fresh_df.select(*columns).write.format("delta").mode("append").save(path)
-        return
-    owners = fresh_df.select(owner).distinct()
-    stale = (
-        target.toDF()
-        .join(owners, owner, "left_semi")
-        .join(fresh_df.select(*row_key), list(row_key), "left_anti")
-        .select(*columns)
-        .withColumn("is_stale", F.lit(True))
-    )
-    source = fresh_df.select(*columns).withColumn("is_stale", F.lit(False)).unionByName(stale)
     changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in columns if c not in row_key)
-    (
-        target.alias("t")
-        .merge(source.alias("s"), key_condition(row_key))
-        .whenMatchedDelete(condition="s.is_stale")
-        .whenMatchedUpdate(condition=f"NOT s.is_stale AND ({changed})", set={c: f"s.{c}" for c in columns})
-        .whenNotMatchedInsert(condition="NOT s.is_stale", values={c: f"s.{c}" for c in columns})
-        .execute()
-    )
+    values = {c: f"s.{c}" for c in columns}
+
+    def attempt() -> None:
+        target = DeltaTable.forPath(spark, path)
+        if exclusive and is_empty(target):
+            fresh_df.select(*columns).write.format("delta").mode("append").save(path)
+            return
+        stale = (
+            target.toDF()
+            .join(fresh_df.select(owner).distinct(), owner, "left_semi")
+            .join(fresh_df.select(*row_key), list(row_key), "left_anti")
+            .select(*columns)
+            .withColumn("is_stale", F.lit(True))
+        )
+        source = fresh_df.select(*columns).withColumn("is_stale", F.lit(False)).unionByName(stale)
+        (
+            target.alias("t")
+            .merge(source.alias("s"), key_condition(row_key))
+            .whenMatchedDelete(condition="s.is_stale")
+            .whenMatchedUpdate(condition=f"NOT s.is_stale AND ({changed})", set=values)
+            .whenNotMatchedInsert(condition="NOT s.is_stale", values=values)
+            .execute()
+        )
+
+    retry_on_conflict(attempt, f"MERGE into {path}")
 
 
-def merge_artists(spark: SparkSession, path: str, artists_df: DataFrame) -> None:
+def merge_artists(spark: SparkSession, path: str, artists_df: DataFrame, exclusive: bool = False) -> None:
     """artists by artist_id; ``artists_df`` is each touched artist's best record over all its songs."""
-    replace_for_keys(spark, path, artists_df, "artist_id", ["artist_id"], ARTIST_COLUMNS)
+    replace_for_keys(spark, path, artists_df, "artist_id", ["artist_id"], ARTIST_COLUMNS, exclusive)
 
 
-def merge_level_history(spark: SparkSession, path: str, history_df: DataFrame) -> None:
+def merge_level_history(
+    spark: SparkSession, path: str, history_df: DataFrame, exclusive: bool = False
+) -> None:
     """users_level_history: the touched users' level runs, recomputed from all their events, replace
     theirs."""
     replace_for_keys(
-        spark, path, history_df, "user_id", ["user_id", "valid_from", "level"], LEVEL_HISTORY_COLUMNS
+        spark,
+        path,
+        history_df,
+        "user_id",
+        ["user_id", "valid_from", "level"],
+        LEVEL_HISTORY_COLUMNS,
+        exclusive,
     )

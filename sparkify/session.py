@@ -32,6 +32,7 @@ def build_spark(
     config: PipelineConfig,
     app_name: str = "sparkify",
     extra_conf: Mapping[str, str] | None = None,
+    with_s3: bool | None = None,
 ) -> SparkSession:
     """Start (or return the running) SparkSession for ``config``.
 
@@ -39,6 +40,8 @@ def build_spark(
         config: the effective pipeline configuration (master, memory, partitions, S3 access).
         app_name: shown in the Spark UI and logs.
         extra_conf: settings applied last, e.g. a test session turning the UI off.
+        with_s3: load the S3A filesystem even if no configured path is on S3 (a session that will be
+            pointed at S3 later with :func:`use_s3`); ``None`` means "if the configuration uses S3".
 
     Example:
         >>> spark = build_spark(load_config("local"))  # doctest: +SKIP
@@ -46,7 +49,8 @@ def build_spark(
     on_yarn = config.spark.master.startswith("yarn")
     conf = session_conf(config)
     if not on_yarn:  # on EMR the cluster's delta-defaults classification supplies the jars
-        packages = [DELTA_PACKAGE] + ([HADOOP_AWS_PACKAGE] if config.uses_s3 else [])
+        s3 = config.uses_s3 if with_s3 is None else with_s3
+        packages = [DELTA_PACKAGE] + ([HADOOP_AWS_PACKAGE] if s3 else [])
         conf.update(jar_conf(packages, ivy_dir()))
     conf.update(extra_conf or {})
 
@@ -118,6 +122,15 @@ def s3a_conf(config: PipelineConfig) -> dict[str, str]:
         conf["spark.hadoop.fs.s3a.access.key"] = s3.access_key_id.reveal()
         conf["spark.hadoop.fs.s3a.secret.key"] = s3.secret_access_key.reveal()
     return conf
+
+
+def use_s3(spark: SparkSession, config: PipelineConfig) -> None:
+    """Point a running session's S3A filesystem at ``config``'s S3 settings (the session must have been
+    built with the S3A jars). Hadoop caches a filesystem per bucket, so this holds for buckets first
+    touched after the call."""
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in s3a_conf(config).items():
+        hadoop_conf.set(key.removeprefix("spark.hadoop."), value)
 
 
 def ivy_dir() -> Path:

@@ -36,6 +36,7 @@ def spark():
     session = build_spark(
         config,
         app_name="sparkify-tests",
+        with_s3=True,  # the s3 tests point it at a server on 127.0.0.1 with sparkify.session.use_s3
         extra_conf={
             "spark.databricks.delta.snapshotPartitions": "2",
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
@@ -48,3 +49,27 @@ def spark():
 @pytest.fixture
 def lake(tmp_path: Path) -> PipelineConfig:
     return lake_config(tmp_path)
+
+
+def star_tables(spark, config: PipelineConfig) -> dict:
+    from sparkify.tables import STAR_TABLES
+
+    return {t.name: spark.read.format("delta").load(config.table_path(t.name)) for t in STAR_TABLES}
+
+
+@pytest.fixture(scope="session")
+def reference(spark, tmp_path_factory):
+    """The star tables of one backfill over the tiny landing zone (tests/landing.py): what any other
+    route through the pipeline must end in. Yields (config, summary, progress text, tables)."""
+    import io
+
+    from batch_backfill.job import run_backfill
+    from tests.landing import land
+
+    root = tmp_path_factory.mktemp("reference")
+    config = lake_config(root)
+    land(root / "landing")
+    out = io.StringIO()
+    summary = run_backfill(spark, config, out=out)
+    tables = {name: df.localCheckpoint() for name, df in star_tables(spark, config).items()}
+    return config, summary, out.getvalue(), tables

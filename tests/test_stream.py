@@ -1,0 +1,83 @@
+"""The streaming job: available-now runs, restarts, replayed batches and the hand-off with the backfill
+all end in the star tables of a one-shot backfill over the same files."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import pyspark.sql.functions as F
+import pytest
+
+from batch_backfill.job import run_backfill
+from sparkify import ingest
+from sparkify.sources import read_whole_files
+from sparkify.tables import ensure_tables
+from streaming.job import run_stream
+from streaming.sink import MicroBatchSink
+from tests.conftest import lake_config
+from tests.landing import ALL_FILES, land
+from tests.test_backfill import assert_same_star_tables
+
+pytestmark = [pytest.mark.spark, pytest.mark.streaming, pytest.mark.slow]
+
+
+def staged_lines(spark, config, table="staging_events"):
+    return spark.read.format("delta").load(config.table_path(table)).select("source_file", "line_number")
+
+
+def test_available_now_equals_the_backfill_and_restart_takes_only_new_files(spark, reference, tmp_path):
+    _, _, _, expected = reference
+    config = lake_config(tmp_path)
+    land(tmp_path / "landing")
+    run_stream(spark, config, available_now=True, out=io.StringIO())
+    assert_same_star_tables(spark, config, expected)
+
+    # Restart from the checkpoints with one more file (a day landed again under another name).
+    day = tmp_path / "landing/log_data/2018/11/2018-11-16-events.json"
+    shutil.copy(day, day.with_name("2018-11-16-events-again.json"))
+    run_stream(spark, config, available_now=True, out=io.StringIO())
+    assert_same_star_tables(spark, config, expected)
+    staged = staged_lines(spark, config)
+    assert staged.count() == staged.distinct().count()
+    assert staged.filter(F.col("source_file").endswith("-again.json")).count() == 4
+
+
+def test_a_replayed_micro_batch_changes_nothing(spark, reference, tmp_path):
+    _, _, _, expected = reference
+    config = lake_config(tmp_path)
+    land(tmp_path / "landing")
+    ensure_tables(spark, config)
+    for dataset, root in ((ingest.SONGS, config.paths.song_data), (ingest.EVENTS, config.paths.log_data)):
+        sink = MicroBatchSink(config, dataset, checkpoint="unused")
+        sink.app_id = f"test-app-{dataset.name}"
+        batch = read_whole_files(spark, root)
+        sink(batch, 0)
+        sink(batch, 0)  # the same batch id again, as after a crash before the checkpoint commit
+    assert_same_star_tables(spark, config, expected)
+    for table in ("staging_events", "staging_songs"):
+        staged = staged_lines(spark, config, table)
+        assert staged.count() == staged.distinct().count()
+    metrics = spark.read.format("delta").load(config.table_path("pipeline_metrics"))
+    assert metrics.count() == 2
+
+
+def test_backfill_then_stream_hand_off_takes_each_file_once(spark, reference, tmp_path):
+    _, _, _, expected = reference
+    config = lake_config(tmp_path)
+    land(tmp_path / "landing", only=[f for f in ALL_FILES if "2018/12" not in f])
+    run_backfill(spark, config, out=io.StringIO())
+    land(tmp_path / "landing", only=[f for f in ALL_FILES if "2018/12" in f])  # landed after the backfill
+    run_stream(spark, config, available_now=True, out=io.StringIO())
+    assert_same_star_tables(spark, config, expected)
+    staged = staged_lines(spark, config)
+    assert staged.count() == staged.distinct().count()
+    stream_batches = (
+        spark.read.format("delta")
+        .load(config.table_path("staging_events"))
+        .filter(F.col("batch_id").startswith("stream-"))
+        .select("source_file")
+        .distinct()
+        .collect()
+    )
+    assert [r.source_file.rsplit("/", 1)[1] for r in stream_batches] == ["2018-12-01-events.json"]
