@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from checkpoints_config import PipelineConfig, load_config
+from tests.s3_server import s3_bucket, s3_server  # noqa: F401  (fixtures for every test module)
 
 # Timestamps come back to Python in the process's time zone: make it UTC, like the Spark session.
 os.environ["TZ"] = "UTC"

@@ -1,9 +1,5 @@
 """Files land whole (locally and on a real S3 API), and drip keeps landing new ones."""
 
-# The S3 fixtures are imported by name, which pytest needs and pyflakes reads as a
-# redefinition in every test that takes them as arguments.
-# ruff: noqa: F811
-
 import collections
 import hashlib
 import json
@@ -17,7 +13,6 @@ import pytest
 from sparkify import landing
 from sparkify.landing import LocalLander, S3Lander, open_lander, parse_s3_uri
 from sparkify.synthetic import drip, generate_dataset
-from tests.s3_server import s3_bucket, s3_server  # noqa: F401
 
 TINY = dict(seed=11, songs=60, users=20, days=2)
 
