@@ -7,6 +7,7 @@ MERGEs only let better rows win, so repeating a chunk's merge changes nothing.
 
 from __future__ import annotations
 
+import logging
 import sys
 import uuid
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ from pyspark.sql import SparkSession
 from batch_backfill.chunks import chunk_files
 from checkpoints_config import PipelineConfig
 from sparkify import ingest, tables
-from sparkify.progress import Progress
+from sparkify.progress import Progress, timed
 from sparkify.sources import list_raw_files, read_whole_files
 
+log = logging.getLogger(__name__)
 BATCH_PREFIX = "backfill-"
 DEFAULT_CHUNK_BYTES = 1 << 30  # one read per dataset for anything up to 1 GiB of JSON
 DEFAULT_CHUNK_FILES = 200_000
@@ -43,13 +45,16 @@ def run_backfill(
     out: TextIO = sys.stderr,
 ) -> BackfillSummary:
     """Backfill songs first (so plays find them), then events; report progress on ``out``."""
-    tables.ensure_tables(spark, config)
-    recovered = recover_unfinished(spark, config, out)
+    with timed(log, "create missing tables"):
+        tables.ensure_tables(spark, config)
+    with timed(log, "recover unfinished batches"):
+        recovered = recover_unfinished(spark, config, out)
     run_id = uuid.uuid4().hex[:8]
     results: list[ingest.BatchResult] = []
     files = 0
     for dataset, root in ((ingest.SONGS, config.paths.song_data), (ingest.EVENTS, config.paths.log_data)):
-        pending = pending_files(spark, config, dataset, root)
+        with timed(log, f"list {dataset.name} files not loaded yet"):
+            pending = pending_files(spark, config, dataset, root)
         progress = Progress(f"backfill {dataset.name}", total=len(pending), unit="files", stream=out)
         progress.say(f"{sum(s for _, s in pending) / 1e6:,.1f} MB to load from {root}")
         for i, chunk in enumerate(chunk_files(pending, chunk_bytes, chunk_files_max)):

@@ -61,6 +61,7 @@ class SparkSettings:
     driver_memory: str
     shuffle_partitions: int
     max_partition_bytes: str
+    open_cost_bytes: str
     ui_enabled: bool
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -18,6 +20,7 @@ CONFIG_HELP = "profile (local, s3, emr) or a TOML / classic dl.cfg file; default
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging(os.environ.get("SPARKIFY_LOG_LEVEL", "INFO"))
     try:
         return args.run(args)
     except ConfigError as e:
@@ -26,6 +29,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sparkify: interrupted", file=sys.stderr)
         return 130
+
+
+def configure_logging(level: str) -> None:
+    """Our own log lines (step timings, retries) at ``level`` on stderr; libraries stay at WARNING."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("sparkify", "batch_backfill", "streaming", "expectations"):
+        logging.getLogger(name).setLevel(level.upper())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--as-of-version", type=int, default=None)
     when.add_argument("--as-of-timestamp", default=None, help="e.g. '2026-11-25 10:00:00' (UTC)")
     q.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    status = command("status", "recent batches, freshness, files waiting, quarantined lines", run_status)
+    status.add_argument("--last", type=int, default=10, help="how many recent batches to list")
 
     hist = command("history", "show a table's Delta versions", run_history)
     hist.add_argument("table")
@@ -167,6 +180,36 @@ def run_query(args: argparse.Namespace) -> int:
     spark = start_spark(config, "sparkify-query")
     register_tables(spark, config, version=args.as_of_version, timestamp=args.as_of_timestamp)
     print_rows(spark.sql(args.sql), args.format)
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from batch_backfill.job import pending_files
+    from sparkify import ingest, status, tables
+
+    config = load_config(args.config)
+    spark = start_spark(config, "sparkify-status")
+    tables.ensure_tables(spark, config)
+    print("recent batches:")
+    print_rows(
+        status.recent_batches(spark, config, args.last).select(
+            "query",
+            "batch_id",
+            "rows_in",
+            "rows_quarantined",
+            "finished_at",
+            "duration_ms",
+            "landing_latency_ms",
+        ),
+        "table",
+    )
+    print("\nper query:")
+    print_rows(status.freshness(spark, config), "table")
+    print("\nfiles landed but not loaded yet:")
+    for dataset, root in ((ingest.SONGS, config.paths.song_data), (ingest.EVENTS, config.paths.log_data)):
+        print(f"  {dataset.name:<7} {len(pending_files(spark, config, dataset, root)):,}  ({root})")
+    print("\nquarantined lines by reason:")
+    print_rows(status.rejections(spark, config), "table")
     return 0
 
 

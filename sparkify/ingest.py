@@ -9,11 +9,11 @@ skipping staged files or by Delta's txnAppId/txnVersion), and the star MERGEs on
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass
 
 import pyspark.sql.functions as F
-from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
@@ -22,6 +22,7 @@ from checkpoints_config import PipelineConfig
 from expectations.routing import failed_names, is_accepted, with_rejections
 from expectations.suites import Policy, Suite, load_suite
 from sparkify import merge, tables
+from sparkify.progress import timed
 from sparkify.schemas import (
     EVENT_COLUMN_NAMES,
     QUARANTINE_SCHEMA,
@@ -38,6 +39,8 @@ from sparkify.transforms.songplays import MATCH_KEY, build_plays, build_songplay
 from sparkify.transforms.songs import build_song_keys, build_songs
 from sparkify.transforms.time_table import build_time
 from sparkify.transforms.users import build_users
+
+log = logging.getLogger(__name__)
 
 
 class DataQualityError(RuntimeError):
@@ -103,15 +106,18 @@ def ingest_files(
     )
     try:
         stop_on_failures(routed, suite, dataset)
-        counts = routed.agg(
-            F.count("*").alias("rows_in"),
-            F.sum((~F.col("is_malformed")).cast("int")).alias("rows_staged"),
-            F.sum((~is_accepted(F.col("rejections"))).cast("int")).alias("rows_quarantined"),
-            F.min("landed_at").alias("oldest_landed_at"),
-        ).first()
+        with timed(log, f"{batch_id}: read, parse and validate"):
+            counts = routed.agg(
+                F.count("*").alias("rows_in"),
+                F.sum((~F.col("is_malformed")).cast("int")).alias("rows_staged"),
+                F.sum((~is_accepted(F.col("rejections"))).cast("int")).alias("rows_quarantined"),
+                F.min("landed_at").alias("oldest_landed_at"),
+            ).first()
         if counts["rows_quarantined"]:
-            write_quarantine(spark, config, dataset, routed, batch_id, started_at)
-        append_staging(config, dataset, routed.filter(~F.col("is_malformed")), txn)
+            with timed(log, f"{batch_id}: quarantine"):
+                write_quarantine(spark, config, dataset, routed, batch_id, started_at)
+        with timed(log, f"{batch_id}: staging append"):
+            append_staging(config, dataset, routed.filter(~F.col("is_malformed")), txn)
         accepted = routed.filter(is_accepted(F.col("rejections"))).select(*dataset.staging_columns)
         if counts["rows_in"]:
             merge_into_star(spark, config, dataset, accepted, exclusive)
@@ -150,7 +156,8 @@ def write_quarantine(
     batch_id: str,
     at: dt.datetime,
 ) -> None:
-    """Insert every rejected line once, keyed by (dataset, source_file, line_number)."""
+    """Insert every rejected line once, keyed by (dataset, source_file, line_number); the table is
+    partitioned by dataset so the songs and events queries never conflict over it."""
     rejected = routed_df.filter(~is_accepted(F.col("rejections"))).select(
         F.lit(dataset.name).alias("dataset"),
         "source_file",
@@ -160,15 +167,13 @@ def write_quarantine(
         F.lit(batch_id).alias("batch_id"),
         F.lit(at).cast("timestamp").alias("quarantined_at"),
     )
-    (
-        DeltaTable.forPath(spark, config.table_path(tables.QUARANTINE.name))
-        .alias("t")
-        .merge(
-            rejected.select(*QUARANTINE_SCHEMA.fieldNames()).alias("s"),
-            "t.dataset = s.dataset AND t.source_file = s.source_file AND t.line_number = s.line_number",
-        )
-        .whenNotMatchedInsertAll()
-        .execute()
+    merge.upsert(
+        spark,
+        config.table_path(tables.QUARANTINE.name),
+        rejected.select(*QUARANTINE_SCHEMA.fieldNames()),
+        keys=["dataset", "source_file", "line_number"],
+        better=None,
+        scope=f"t.dataset = '{dataset.name}'",
     )
 
 

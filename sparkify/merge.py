@@ -7,18 +7,22 @@ same total order the dedupe used: merging batches in any order, or twice, gives 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
+from sparkify.progress import timed
 from sparkify.retry import retry_on_conflict
 from sparkify.transforms.artists import ARTIST_COLUMNS
 from sparkify.transforms.levels import LEVEL_HISTORY_COLUMNS
 from sparkify.transforms.songplays import SONGPLAY_RANK_SQL
 from sparkify.transforms.songs import SONG_RANK_SQL
 from sparkify.transforms.users import USER_RANK_SQL
+
+log = logging.getLogger(__name__)
 
 
 def is_empty(table: DeltaTable) -> bool:
@@ -29,13 +33,24 @@ def key_condition(keys: Sequence[str]) -> str:
     return " AND ".join(f"t.{k} = s.{k}" for k in keys)
 
 
-def month_predicate(source_df: DataFrame) -> str:
-    """A target-only predicate naming the (year, month) partitions the batch holds, so Delta prunes the
-    files a MERGE reads and rewrites to those months."""
-    months = sorted(tuple(r) for r in source_df.select("year", "month").distinct().collect())
-    if not months:
-        return "FALSE"
-    return "(" + " OR ".join(f"(t.year = {y} AND t.month = {m})" for y, m in months if y is not None) + ")"
+def time_scope(source_df: DataFrame) -> str:
+    """A target-only predicate for a batch keyed by time: the (year, month) partitions it holds and the
+    span of its start_time, so Delta reads and rewrites only those months and, within them, the files
+    whose start_time statistics overlap the batch (a stream's batch is a few recent minutes).
+
+    Sound because equal keys have equal start_time: songplay_id is derived from ts, time is keyed by it.
+    """
+    # Bounds are formatted by Spark in the session time zone, never round-tripped through Python's.
+    as_text = lambda c: F.date_format(c, "yyyy-MM-dd HH:mm:ss.SSSSSS")  # noqa: E731
+    months = source_df.groupBy("year", "month").agg(
+        as_text(F.min("start_time")).alias("first"), as_text(F.max("start_time")).alias("last")
+    )
+    clauses = [
+        f"(t.year = {r.year} AND t.month = {r.month}"
+        f" AND t.start_time BETWEEN TIMESTAMP'{r.first}' AND TIMESTAMP'{r.last}')"
+        for r in sorted(months.collect(), key=lambda r: (r.year, r.month))
+    ]
+    return "(" + " OR ".join(clauses) + ")" if clauses else "FALSE"
 
 
 def compare(rank_sql: str, op: str) -> str:
@@ -69,7 +84,8 @@ def upsert(
             merge = merge.whenMatchedUpdateAll(condition=better)
         merge.whenNotMatchedInsertAll().execute()
 
-    retry_on_conflict(attempt, f"MERGE into {path}")
+    with timed(log, f"MERGE into {path}"):
+        retry_on_conflict(attempt, f"MERGE into {path}")
 
 
 def merge_songplays(spark: SparkSession, path: str, songplays_df: DataFrame, exclusive: bool = False) -> None:
@@ -81,7 +97,7 @@ def merge_songplays(spark: SparkSession, path: str, songplays_df: DataFrame, exc
         songplays_df,
         ["songplay_id"],
         better=compare(SONGPLAY_RANK_SQL, "<"),
-        scope=month_predicate(songplays_df),
+        scope=time_scope(songplays_df),
         exclusive=exclusive,
     )
 
@@ -98,7 +114,7 @@ def merge_songs(spark: SparkSession, path: str, songs_df: DataFrame, exclusive: 
 
 def merge_time(spark: SparkSession, path: str, time_df: DataFrame, exclusive: bool = False) -> None:
     """time by start_time, insert only: every column is a function of the key."""
-    upsert(spark, path, time_df, ["start_time"], None, scope=month_predicate(time_df), exclusive=exclusive)
+    upsert(spark, path, time_df, ["start_time"], None, scope=time_scope(time_df), exclusive=exclusive)
 
 
 def replace_for_keys(
@@ -140,7 +156,8 @@ def replace_for_keys(
             .execute()
         )
 
-    retry_on_conflict(attempt, f"MERGE into {path}")
+    with timed(log, f"MERGE into {path}"):
+        retry_on_conflict(attempt, f"MERGE into {path}")
 
 
 def merge_artists(spark: SparkSession, path: str, artists_df: DataFrame, exclusive: bool = False) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -46,3 +49,13 @@ class Progress:
             parts.append(note)
         parts += [f"elapsed {format_seconds(elapsed)}", f"ETA {format_seconds(eta)}"]
         print(", ".join(parts), file=self.stream, flush=True)
+
+
+@contextmanager
+def timed(log: logging.Logger, step: str) -> Iterator[None]:
+    """Log how long ``step`` took (INFO), so slow steps of a batch show in the job's log."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        log.info("%s took %.2fs", step, time.monotonic() - started)

@@ -83,6 +83,8 @@ def session_conf(config: PipelineConfig) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
         "spark.sql.files.maxPartitionBytes": s.max_partition_bytes,
+        # Thousands of tiny song files: the open cost decides how many land in one partition.
+        "spark.sql.files.openCostInBytes": s.open_cost_bytes,
         "spark.ui.enabled": str(s.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
         # Change data feed on every new table: `sparkify changes` reads it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
@@ -50,7 +51,7 @@ USERS_LEVEL_HISTORY = TableSpec(
 )
 STAGING_EVENTS = TableSpec("staging_events", STAGING_EVENTS_SCHEMA)
 STAGING_SONGS = TableSpec("staging_songs", STAGING_SONGS_SCHEMA)
-QUARANTINE = TableSpec("quarantine", QUARANTINE_SCHEMA)
+QUARANTINE = TableSpec("quarantine", QUARANTINE_SCHEMA, ("dataset",))
 PIPELINE_METRICS = TableSpec(
     "pipeline_metrics",
     "query STRING, batch_id STRING, rows_in BIGINT, rows_staged BIGINT, rows_quarantined BIGINT, "
@@ -63,8 +64,9 @@ TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
 
 
 def ensure_tables(spark: SparkSession, config: PipelineConfig) -> None:
-    """Create every table that does not exist yet (a no-op for those that do)."""
-    for spec in ALL_TABLES:
+    """Create every table that does not exist yet, a few at a time (each creation is one small commit)."""
+
+    def create(spec: TableSpec) -> None:
         (
             DeltaTable.createIfNotExists(spark)
             .location(config.table_path(spec.name))
@@ -72,3 +74,7 @@ def ensure_tables(spark: SparkSession, config: PipelineConfig) -> None:
             .partitionedBy(*spec.partition_by)
             .execute()
         )
+
+    missing = [s for s in ALL_TABLES if not DeltaTable.isDeltaTable(spark, config.table_path(s.name))]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(create, missing))

@@ -20,6 +20,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from checkpoints_config import PipelineConfig
 from sparkify import ingest, tables
+from streaming.listener import BatchLogger
 from streaming.sink import MicroBatchSink
 from streaming.sources import raw_file_stream
 
@@ -90,6 +91,8 @@ def run_stream(
 ) -> None:
     """Run both queries until they finish (available-now), one fails, or ``stop`` is set."""
     stop = stop or threading.Event()
+    listener = BatchLogger()
+    spark.streams.addListener(listener)
     queries = start_queries(spark, config, available_now)
     print(f"[stream] started {', '.join(q.name for q in queries)}; checkpoints under "
           f"{config.checkpoint_path('')}", file=out, flush=True)  # fmt: skip
@@ -101,6 +104,7 @@ def run_stream(
             time.sleep(POLL_S)
     finally:
         stop_gracefully(queries)
+        spark.streams.removeListener(listener)
     for query in queries:
         error = query.exception()
         if error is not None:

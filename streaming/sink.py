@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 
 import pyspark.sql.functions as F
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig, join_path
@@ -47,8 +48,12 @@ class MicroBatchSink:
         if self.app_id is None:
             self.app_id = query_id(spark, self.checkpoint)
         label = self.batch_label(batch_id)
-        fresh = without_files_taken_elsewhere(spark, self.config, self.dataset, batch_df, label)
-        ingest.ingest_files(spark, self.config, self.dataset, fresh, label, txn=(self.app_id, batch_id))
+        batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)  # read once: checked, then ingested
+        try:
+            fresh = without_files_taken_elsewhere(spark, self.config, self.dataset, batch, label)
+            ingest.ingest_files(spark, self.config, self.dataset, fresh, label, txn=(self.app_id, batch_id))
+        finally:
+            batch.unpersist()
 
 
 def without_files_taken_elsewhere(
@@ -57,11 +62,10 @@ def without_files_taken_elsewhere(
     """Drop files that another batch (the backfill, or this stream before a checkpoint reset) staged.
 
     This is the hand-off: a stream started after a backfill sees the old files as new, and skips them
-    here at the cost of one look at staging's file names (the batch's files are known without reading
-    them). Files staged under this very batch id are kept: that is a replay after a crash, whose merges
-    must still run.
+    here at the cost of one look at staging's file names. Files staged under this very batch id are
+    kept: that is a replay after a crash, whose merges must still run.
     """
-    batch_files = spark.createDataFrame([(f,) for f in batch_df.inputFiles()], "source_file STRING")
+    batch_files = batch_df.select("source_file").distinct()
     staged = spark.read.format("delta").load(config.table_path(dataset.staging.name))
     elsewhere = (
         staged.filter(F.col("batch_id") != label)

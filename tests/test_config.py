@@ -53,6 +53,7 @@ def test_local_profile_is_the_default_and_lives_under_lake_in_cwd(cwd):
             driver_memory="4g",
             shuffle_partitions=4,
             max_partition_bytes="64m",
+            open_cost_bytes="128k",
             ui_enabled=True,
         ),
         stream=StreamSettings(trigger_interval="2 seconds", max_files_per_trigger=200),

@@ -13,12 +13,11 @@ from checkpoints_config import load_config
 from sparkify.session import use_s3
 from sparkify.tables import STAR_TABLES
 from tests.landing import EVENT_FILES, SONG_FILES
-from tests.s3_server import s3_bucket, s3_server  # noqa: F401
 
 pytestmark = [pytest.mark.spark, pytest.mark.s3, pytest.mark.slow]
 
 
-def test_backfill_from_and_to_s3_with_a_classic_dl_cfg(spark, s3_server, s3_bucket, reference, tmp_path):  # noqa: F811
+def test_backfill_from_and_to_s3_with_a_classic_dl_cfg(spark, s3_server, s3_bucket, reference, tmp_path):
     client, bucket = s3_bucket
     for prefix, files in (("song_data", SONG_FILES), ("log_data", EVENT_FILES)):
         for rel, text in files.items():
