@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--drip", action="store_true", help="then keep landing new files until stopped")
     gen.add_argument("--interval", type=float, default=2.0, help="seconds between dripped files")
     gen.add_argument("--max-ticks", type=int, default=None, help="stop dripping after this many ticks")
+    gen.add_argument("--drip-seconds", type=float, default=None, help="stop dripping after this long")
 
     bf = command("backfill", "load all history under the configured prefixes (resumable)", run_backfill)
     bf.add_argument("--chunk-mb", type=int, default=1024, help="MB of raw JSON per chunk")
@@ -87,8 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     hist = command("history", "show a table's Delta versions", run_history)
     hist.add_argument("table")
 
-    demo = command("demo", "generate a small dataset, backfill it, print counts and sample queries", run_demo)
+    rst = command(
+        "restore", "put a table back as it was at a version (recorded as a new version)", run_restore
+    )
+    rst.add_argument("table")
+    rst.add_argument("--version", type=int, required=True)
+
+    chg = command("changes", "rows changed between two versions (Delta change data feed)", run_changes)
+    chg.add_argument("table")
+    chg.add_argument("--from", dest="first", type=int, required=True)
+    chg.add_argument("--to", dest="last", type=int, required=True)
+    chg.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    demo = command(
+        "demo", "generate, backfill, stream a drip of new files, then counts, freshness, queries", run_demo
+    )
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--stream-seconds", type=float, default=60.0, help="how long new files drip in")
     return parser
 
 
@@ -128,7 +144,12 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.drip:
         say(f"dripping every {args.interval}s; Ctrl-C stops")
         dripped = drip(
-            args.out, interval_seconds=args.interval, max_ticks=args.max_ticks, progress=say, **knobs
+            args.out,
+            interval_seconds=args.interval,
+            max_ticks=args.max_ticks,
+            max_seconds=args.drip_seconds,
+            progress=say,
+            **knobs,
         )
         print(f"dripped {dripped.song_files:,} song files and {dripped.event_files:,} event files")
     return 0
@@ -174,11 +195,12 @@ def run_stream(args: argparse.Namespace) -> int:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    from sparkify.queries import register_tables
+    from sparkify.queries import register_tables, tables_named_in
 
     config = load_config(args.config)
     spark = start_spark(config, "sparkify-query")
-    register_tables(spark, config, version=args.as_of_version, timestamp=args.as_of_timestamp)
+    names = tables_named_in(args.sql)
+    register_tables(spark, config, version=args.as_of_version, timestamp=args.as_of_timestamp, names=names)
     print_rows(spark.sql(args.sql), args.format)
     return 0
 
@@ -222,6 +244,24 @@ def run_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_restore(args: argparse.Namespace) -> int:
+    from sparkify.queries import restore_table
+
+    config = load_config(args.config)
+    spark = start_spark(config, "sparkify-restore")
+    print_rows(restore_table(spark, config, args.table, args.version), "table")
+    return 0
+
+
+def run_changes(args: argparse.Namespace) -> int:
+    from sparkify.queries import table_changes
+
+    config = load_config(args.config)
+    spark = start_spark(config, "sparkify-changes")
+    print_rows(table_changes(spark, config, args.table, args.first, args.last), args.format)
+    return 0
+
+
 def print_rows(df, fmt: str, out=None) -> None:  # type: ignore[no-untyped-def]
     """Print a DataFrame as an aligned table, CSV, or JSON lines (one object a line)."""
     out = out or sys.stdout
@@ -252,7 +292,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if Path(config.paths.log_data).parent != landing:
         raise ConfigError("demo writes song_data/ and log_data/ side by side: give them one parent directory")
     spark = start_spark(config, "sparkify-demo")
-    demo(spark, config, landing, seed=args.seed)
+    demo(spark, config, landing, seed=args.seed, stream_seconds=args.stream_seconds)
     return 0
 
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from pathlib import Path
 
+from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from batch_backfill.job import run_backfill
 from checkpoints_config import PipelineConfig
-from sparkify.queries import register_tables, table_history
+from sparkify.queries import read_table, register_tables
+from sparkify.status import freshness
+from sparkify.synthetic import drip, generate_dataset
 from sparkify.tables import ALL_TABLES
+from streaming.job import run_stream
 
 TOP_SONGS = """
 SELECT s.title, a.name AS artist, COUNT(*) AS plays
@@ -27,15 +33,25 @@ FROM songplays GROUP BY level ORDER BY level
 """
 
 
-def run_demo(spark: SparkSession, config: PipelineConfig, landing: Path, seed: int = 42) -> None:
-    """Generate (once) a small dataset into ``landing``, backfill it, then print what the tables hold."""
-    from sparkify.cli import print_rows
-    from sparkify.synthetic import generate_dataset
+WORLD = {"songs": 400, "users": 60, "days": 14}
 
-    if not any(landing.glob("log_data/**/*.json")):
-        say = lambda msg: print(f"[generate] {msg}", file=sys.stderr, flush=True)  # noqa: E731
-        summary = generate_dataset(str(landing), seed=seed, songs=400, users=60, days=14, progress=say)
+
+def run_demo(
+    spark: SparkSession, config: PipelineConfig, landing: Path, seed: int = 42, stream_seconds: float = 60.0
+) -> None:
+    """Generate (once) a small dataset into ``landing``, backfill it, stream a drip of new files for
+    ``stream_seconds``, then print what the tables hold, how fresh they were, and a time-travel query."""
+    from sparkify.cli import print_rows
+
+    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    song_files = len(list(landing.glob("song_data/**/*.json")))
+    event_files = len(list(landing.glob("log_data/**/*.json")))
+    if not event_files:
+        summary = generate_dataset(
+            str(landing), seed=seed, progress=lambda m: say(f"[generate] {m}"), **WORLD
+        )
         print(f"generated {summary.song_files:,} song files, {summary.events:,} events into {landing}")
+        song_files, event_files = summary.song_files, summary.event_files
     else:
         print(f"landing data already in {landing}; the backfill takes only what is new")
 
@@ -44,11 +60,32 @@ def run_demo(spark: SparkSession, config: PipelineConfig, landing: Path, seed: i
         f"\nbackfill: {summary.files:,} new files, {summary.rows_in:,} lines, "
         f"{summary.rows_quarantined:,} quarantined"
     )
+    after_backfill = DeltaTable.forPath(spark, config.table_path("songplays")).history(1).first()["version"]
+
+    # The world continues where the landing zone ends, so a second demo streams new days too.
+    world = {**WORLD, "songs": song_files, "days": event_files}
+    print(f"\nstreaming for {stream_seconds:.0f}s while new files land (one day of events every 5s)...")
+    stop = threading.Event()
+
+    def drip_then_stop() -> None:
+        try:
+            drip(str(landing), seed=seed, interval_seconds=5.0, max_seconds=stream_seconds,
+                 progress=lambda m: say(f"[drip] {m}"), **world)  # fmt: skip
+            time.sleep(15)  # let the last files through
+        finally:
+            stop.set()
+
+    dripper = threading.Thread(target=drip_then_stop, name="demo-drip", daemon=True)
+    dripper.start()
+    run_stream(spark, config, stop=stop)
+    dripper.join()
 
     register_tables(spark, config)
     print("\nrows per table:")
     for spec in ALL_TABLES:
         print(f"  {spec.name:<20} {spark.table(spec.name).count():>9,}")
+    print("\nfreshness, landing to table, per query (pipeline_metrics):")
+    print_rows(freshness(spark, config), "table")
     for title, sql in (
         ("top 5 songs", TOP_SONGS),
         ("busiest hours (UTC)", PLAYS_BY_HOUR),
@@ -56,5 +93,9 @@ def run_demo(spark: SparkSession, config: PipelineConfig, landing: Path, seed: i
     ):
         print(f"\n{title}:")
         print_rows(spark.sql(sql), "table")
-    print("\nsongplays history (time travel: sparkify query SQL --as-of-version N):")
-    print_rows(table_history(spark, config, "songplays").select("version", "timestamp", "operation"), "table")
+    print(f"\ntime travel: songplays now vs as of version {after_backfill} (right after the backfill):")
+    then = read_table(spark, config, "songplays", version=after_backfill).count()
+    print(f"  now {spark.table('songplays').count():,} plays; then {then:,}")
+    print(
+        f"  try: .venv/bin/sparkify query 'SELECT COUNT(*) FROM songplays' --as-of-version {after_backfill}"
+    )

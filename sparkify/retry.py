@@ -13,6 +13,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+# Importing this module makes PySpark raise Delta's Python conflict exceptions instead of a bare
+# Py4JJavaError: without it nothing below would ever be caught.
+import delta.exceptions.captured  # noqa: F401
 from delta.exceptions import (
     ConcurrentAppendException,
     ConcurrentDeleteDeleteException,

@@ -26,7 +26,9 @@ START_TIMEOUT_S = 240
 
 
 def start_stream(root: Path) -> subprocess.Popen:
-    """``sparkify stream`` in its own process group, one file per micro-batch so a kill lands mid-work."""
+    """``sparkify stream`` in its own process group, one file per micro-batch so a kill lands mid-work.
+
+    Its output goes to ``root/stream.log``: a pipe nobody reads would fill up and block the stream."""
     env = {
         **os.environ,
         "SPARKIFY_PATHS_SONG_DATA": str(root / "landing" / "song_data"),
@@ -42,7 +44,7 @@ def start_stream(root: Path) -> subprocess.Popen:
         [sys.executable, "-m", "sparkify.cli", "stream"],
         env=env,
         cwd=root,
-        stdout=subprocess.PIPE,
+        stdout=(root / "stream.log").open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -55,15 +57,19 @@ def batches_done(spark, config) -> int:
     return spark.read.format("delta").load(path).count()
 
 
-def wait_for_batches(spark, config, process: subprocess.Popen, at_least: int) -> None:
+def wait_for_batches(spark, config, process: subprocess.Popen, at_least: int, root: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while batches_done(spark, config) < at_least:
         if process.poll() is not None:
-            raise AssertionError(f"stream exited early:\n{process.stdout.read().decode()[-3000:]}")
+            raise AssertionError(f"stream exited early:\n{log_tail(root)}")
         if time.monotonic() > deadline:
             os.killpg(process.pid, signal.SIGKILL)
-            raise AssertionError(f"no {at_least} batches within {START_TIMEOUT_S}s")
+            raise AssertionError(f"no {at_least} batches within {START_TIMEOUT_S}s:\n{log_tail(root)}")
         time.sleep(0.5)
+
+
+def log_tail(root: Path) -> str:
+    return (root / "stream.log").read_text(errors="replace")[-3000:]
 
 
 def assert_each_line_staged_once(spark, config) -> None:
@@ -79,10 +85,11 @@ def test_sigterm_stops_after_the_current_batch_and_restart_resumes(spark, refere
     config = lake_config(tmp_path)
     land(tmp_path / "landing")
     process = start_stream(tmp_path)
-    wait_for_batches(spark, config, process, at_least=1)
+    wait_for_batches(spark, config, process, at_least=1, root=tmp_path)
     process.send_signal(signal.SIGTERM)
-    output = process.communicate(timeout=300)[0].decode()
-    assert process.returncode == 0, output[-3000:]
+    process.wait(timeout=300)
+    output = log_tail(tmp_path)
+    assert process.returncode == 0, output
     assert "[stream] stopped" in output
 
     run_stream(spark, config, available_now=True, out=io.StringIO())  # the restart takes the rest
@@ -97,7 +104,7 @@ def test_kill_9_at_random_moments_then_restart_ends_exactly_once(spark, referenc
     rng = random.Random(7)
     for kill in range(2):
         process = start_stream(tmp_path)
-        wait_for_batches(spark, config, process, at_least=kill + 1)
+        wait_for_batches(spark, config, process, at_least=kill + 1, root=tmp_path)
         time.sleep(rng.uniform(0.0, 3.0))  # somewhere inside a later batch, or between two
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
