@@ -16,28 +16,13 @@ from typing import TypeVar
 # Importing this module makes PySpark raise Delta's Python conflict exceptions instead of a bare
 # Py4JJavaError: without it nothing below would ever be caught.
 import delta.exceptions.captured  # noqa: F401
-from delta.exceptions import (
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    ConcurrentWriteException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-)
+from delta import exceptions as delta_errors
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CONFLICTS: tuple[type[BaseException], ...] = (
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    ConcurrentWriteException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-)
+# Every exception Delta raises when a commit loses to a concurrent one: all delta.exceptions exports.
+CONFLICTS: tuple[type[BaseException], ...] = tuple(getattr(delta_errors, n) for n in delta_errors.__all__)
 
 
 def retry_on_conflict(
