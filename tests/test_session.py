@@ -268,7 +268,7 @@ def test_started_session_left_a_jar_manifest_for_an_offline_restart(spark):
     loaded = [
         j.removeprefix("file://") for j in spark.sparkContext.getConf().get("spark.jars", "").split(",")
     ]
-    conf = jar_conf([DELTA_PACKAGE], ivy_dir())
+    conf = jar_conf([DELTA_PACKAGE, HADOOP_AWS_PACKAGE], ivy_dir())  # the test session loads S3A too
 
     assert sorted(conf.get("spark.jars", "").split(",")) == sorted(loaded)
     assert any(os.path.basename(j).startswith("io.delta_delta-spark") for j in loaded)
