@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pyspark.errors import AnalysisException
 
 from streaming.job import run_stream
 from tests.conftest import lake_config
@@ -53,9 +54,10 @@ def batches_done(spark, config) -> int:
     path = config.table_path("pipeline_metrics")
     # Not DeltaTable.isDeltaTable: it caches the table's absence in this session and would never see the
     # table the other process creates; a read of the path always looks at the latest commit.
-    if not (Path(path) / "_delta_log").is_dir():
+    try:
+        return spark.read.format("delta").load(path).count()
+    except AnalysisException:  # not created yet by the stream process
         return 0
-    return spark.read.format("delta").load(path).count()
 
 
 def wait_for_batches(spark, config, process: subprocess.Popen, at_least: int, root: Path) -> None:
