@@ -61,7 +61,10 @@ def run_backfill(
             only = spark.createDataFrame(chunk, "path STRING, size BIGINT")
             batch_id = f"{BATCH_PREFIX}{dataset.name}-{run_id}-{i:05d}"
             files_df = read_whole_files(spark, root, only)
-            results.append(ingest.ingest_files(spark, config, dataset, files_df, batch_id, exclusive=True))
+            result = ingest.ingest_files(
+                spark, config, dataset, files_df, batch_id, exclusive=True, job="backfill"
+            )
+            results.append(result)
             files += len(chunk)
             read, quarantined = sum(r.rows_in for r in results), sum(r.rows_quarantined for r in results)
             progress.advance(len(chunk), note=f"{read:,} lines read, {quarantined:,} quarantined")
@@ -121,6 +124,6 @@ def recover_unfinished(spark: SparkSession, config: PipelineConfig, out: TextIO)
                 file=out,
                 flush=True,
             )
-            ingest.recover_batch(spark, config, dataset, batch_id)
+            ingest.recover_batch(spark, config, dataset, batch_id, exclusive=True)
             recovered += 1
     return recovered

@@ -18,9 +18,7 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -28,23 +26,30 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import IO, TextIO
 
+from common import (
+    BENCH,
+    REPORTS,
+    VENV_BIN,
+    bench_command,
+    child_env,
+    machine,
+    say,
+    shell_line,
+    sparkify_env,
+    stamp_lines,
+    write_report,
+)
 from procmem import TreeSampler
 
 from sparkify.synthetic import generate_dataset
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-REPORT = BENCH / "reports" / "backfill.md"
+REPORT = REPORTS / "backfill.md"
 TARGET_RATIO = 1.5
 MIN_EVENTS = 1_000_000  # the SPEC's scale; smaller runs are for debugging and say so
 PARAMS_FILE = "_bench_params.json"
 TAIL_LINES = 40
-STAMP_PREFIX = "+{:7.1f}s | "  # on every stderr line the bench keeps: seconds since the job started
 
 
 @dataclass(frozen=True)
@@ -113,16 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"peak {result.peak_rss_bytes / 2**20:,.0f} MiB in {result.peak_processes} processes"
             )
 
-    report = render_report(results, stats, data, args)
-    print(report)
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(report)
-    say(f"report written to {args.report}")
+    write_report(args.report, render_report(results, stats, data, args))
     return 0 if all(r.returncode == 0 for r in results) else 1
-
-
-def say(line: str) -> None:
-    print(f"[bench] {line}", file=sys.stderr, flush=True)
 
 
 def ensure_data(data: Path, *, seed: int, songs: int, users: int, days: int) -> None:
@@ -163,12 +160,7 @@ def job_command(job: str, data: Path, out: Path) -> tuple[list[str], dict[str, s
             "--songs", str(data / "song_data"), "--logs", str(data / "log_data"), "--out", str(out),
         ]  # fmt: skip
         return argv, {}
-    env = {
-        "SPARKIFY_PATHS_SONG_DATA": str(data / "song_data"),
-        "SPARKIFY_PATHS_LOG_DATA": str(data / "log_data"),
-        "SPARKIFY_PATHS_OUTPUT_ROOT": str(out),
-        "SPARKIFY_SPARK_UI_ENABLED": "false",
-    }
+    env = sparkify_env(data / "song_data", data / "log_data", out)
     return [str(VENV_BIN / "sparkify"), "backfill"], env
 
 
@@ -180,11 +172,8 @@ def run_job(
     out = log_dir / "out"
     log_dir.mkdir(parents=True)
     argv, extra_env = job_command(job, data, out)
-    env = {**os.environ, **extra_env}
-    env.pop("SPARKIFY_CONFIG", None)  # the local profile, whatever the caller's shell says
-    (log_dir / "command.txt").write_text(
-        " ".join(f"{k}={shlex.quote(v)}" for k, v in extra_env.items()) + " " + shlex.join(argv) + "\n"
-    )
+    env = child_env(extra_env)  # the local profile, whatever the caller's shell says
+    (log_dir / "command.txt").write_text(shell_line(extra_env, argv) + "\n")
     load_before = os.getloadavg()[0]
     say(f"{job} round {round_no}: starting (load average {load_before:.2f})")
     with (log_dir / "stdout.txt").open("wb") as stdout, (log_dir / "stderr.txt").open("w") as stderr:
@@ -213,29 +202,6 @@ def run_job(
     )
 
 
-def stamp_lines(source: IO[bytes], sink: TextIO, began: float) -> None:
-    """Copy a job's stderr, each line prefixed with seconds since its start: shows where time goes."""
-    for raw in source:
-        line = raw.decode(errors="replace").rstrip("\n")
-        sink.write(f"{STAMP_PREFIX.format(time.perf_counter() - began)}{line}\n")
-        sink.flush()
-
-
-def machine() -> dict[str, str]:
-    """Describe the machine and the stack, so a figure can be compared with another run's."""
-    meminfo = Path("/proc/meminfo").read_text().splitlines()
-    mem_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
-    return {
-        "CPUs (nproc)": str(len(os.sched_getaffinity(0))),
-        "memory": f"{mem_kb / 2**20:,.1f} GiB",
-        "OS": f"{platform.system()} {platform.release()} {platform.machine()}",
-        "Python": platform.python_version(),
-        "Java": java[0] if java else "?",
-        "pyspark / delta-spark": f"{metadata.version('pyspark')} / {metadata.version('delta-spark')}",
-    }
-
-
 def median_of(results: list[RunResult], job: str) -> RunResult | None:
     """The run with the median wall time among the job's successful runs (lower median if even)."""
     ok = sorted((r for r in results if r.job == job and r.returncode == 0), key=lambda r: r.wall_seconds)
@@ -256,7 +222,7 @@ def error_tail(path: Path) -> list[str]:
 
 
 def render_report(results: list[RunResult], stats: DataStats, data: Path, args: argparse.Namespace) -> str:
-    command = shlex.join([".venv/bin/python", "bench/bench_backfill.py", *sys.argv[1:]])
+    command = bench_command(__file__)
     naive, backfill = median_of(results, "naive"), median_of(results, "backfill")
     rounds = args.repeat
     lines = [

@@ -80,6 +80,7 @@ def ingest_files(
     batch_id: str,
     txn: tuple[str, int] | None = None,
     exclusive: bool = False,
+    job: str = "batch",
 ) -> BatchResult:
     """Take one batch of whole raw files (``source_file``, ``landed_at``, ``value``) into every table.
 
@@ -91,6 +92,7 @@ def ingest_files(
             batch is written once; ``None`` when the caller already knows these files are not staged.
         exclusive: no other job writes the tables meanwhile (the backfill): empty tables may take a
             plain append instead of a MERGE.
+        job: who runs the batch (``backfill``, ``stream``); pipeline_metrics names it ``<job>-<dataset>``.
     """
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
@@ -128,7 +130,7 @@ def ingest_files(
         counts["rows_quarantined"] or 0,
         time.monotonic() - started,
     )
-    record_batch(spark, config, dataset.name, result, started_at, counts["oldest_landed_at"], txn)
+    record_batch(spark, config, f"{job}-{dataset.name}", result, started_at, counts["oldest_landed_at"], txn)
     return result
 
 
@@ -318,5 +320,5 @@ def recover_batch(
     result = BatchResult(
         dataset.name, batch_id, counts["n"] + malformed, counts["n"], quarantined, time.monotonic() - started
     )
-    record_batch(spark, config, dataset.name, result, started_at, counts["oldest"])
+    record_batch(spark, config, f"backfill-{dataset.name}", result, started_at, counts["oldest"])
     return result

@@ -51,7 +51,8 @@ class MicroBatchSink:
         batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)  # read once: checked, then ingested
         try:
             fresh = without_files_taken_elsewhere(spark, self.config, self.dataset, batch, label)
-            ingest.ingest_files(spark, self.config, self.dataset, fresh, label, txn=(self.app_id, batch_id))
+            txn = (self.app_id, batch_id)
+            ingest.ingest_files(spark, self.config, self.dataset, fresh, label, txn=txn, job="stream")
         finally:
             batch.unpersist()
 
