@@ -230,8 +230,8 @@ def render_report(results: list[RunResult], stats: DataStats, data: Path, args: 
         "",
         f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Command: `{command}`",
         "",
-        "`sparkify backfill` (staging, Great Expectations validation, quarantine, Delta MERGE into the star "
-        "tables) against `bench/naive_etl.py` (the classic Udacity `etl.py`: read all JSON, "
+        "`sparkify backfill` (staging, validation by the expectation suites, quarantine, Delta MERGE "
+        "into the star tables) against `bench/naive_etl.py` (the classic Udacity `etl.py`: read all JSON, "
         "`dropDuplicates`, overwrite Parquet), on the same data, in the same run, alternating "
         f"naive → backfill for {rounds} round(s); each job is its own process tree.",
         "",

@@ -388,8 +388,10 @@ def render_report(
         f"with `spark.range`: {MONTHS} months of plays evenly spaced up to {END:%Y-%m-%d} (exclusive), "
         "`songplay_id` from `sparkify.keys.songplay_id` over unique natural keys, ~15% of plays without "
         f"a song; written sorted by start_time within each month, at most {args.rows_per_file:,} rows per "
-        "file (`maxRecordsPerFile`), so each file covers a short, non-overlapping time range as a stream's "
-        "appends do. Change data feed on, as on every table the jobs create.",
+        "file (`maxRecordsPerFile`, `--rows-per-file`), so each file covers a short, non-overlapping time "
+        "range as a stream's appends do. Nothing in the pipeline compacts songplays, so a long-running "
+        "stream leaves about one file per micro-batch and month (a few thousand rows); 50,000 rows a file "
+        "is closer to a compacted table. Change data feed on, as on every table the jobs create.",
         f"- Batch: {args.new_plays:,} new plays (new sessions) spread over the last hour of the latest month "
         f"plus the table's {args.replays} most recent plays replayed (all within its last hour), those "
         "without a song now resolved to one (so the MERGE updates them). Materialised "
