@@ -189,8 +189,13 @@ def run_stream(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     spark = start_spark(config, "sparkify-stream")
     stop = threading.Event()
-    with stop_on_signals(stop):
-        stream(spark, config, available_now=args.available_now, stop=stop)
+    try:
+        with stop_on_signals(stop):
+            stream(spark, config, available_now=args.available_now, stop=stop)
+    finally:
+        # Drains Spark's listener bus while Python still answers it: exiting with the session alive
+        # leaves the JVM posting the last progress events to a listener that is gone.
+        spark.stop()
     return 0
 
 
