@@ -410,7 +410,7 @@ def render_report(
             [
                 (
                     f"{size:,}",
-                    lay.files,
+                    f"{lay.files:,}",
                     f"{lay.bytes / 2**20:,.0f}",
                     "reused" if build_seconds[size] != build_seconds[size] else f"{build_seconds[size]:.0f}",
                     f"{lay.files_in_month} / {lay.rows_in_month:,}",
