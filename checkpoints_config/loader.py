@@ -53,6 +53,7 @@ class Paths:
     log_data: str
     output_root: str
     checkpoint_root: str = ""
+    archive_root: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,23 @@ class SparkSettings:
     ui_enabled: bool
 
 
+CLEAN_SOURCE = ("off", "archive")
+
+
 @dataclass(frozen=True)
 class StreamSettings:
-    trigger_interval: str
+    """Triggers and limits of the stream's queries (see streaming/job.py)."""
+
+    trigger_interval: str  # the raw-file queries: how often to look for new files
     max_files_per_trigger: int
+    dimensions_trigger_interval: str  # the queries that update the dimensions from staging
+    clean_source: str  # "archive": move a file out of the landing prefix once its batch is committed
+
+    def __post_init__(self) -> None:
+        if self.clean_source not in CLEAN_SOURCE:
+            raise ConfigError(
+                f"stream.clean_source must be one of {', '.join(CLEAN_SOURCE)}, got {self.clean_source!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,12 @@ class PipelineConfig:
     def checkpoint_path(self, query: str) -> str:
         root = self.paths.checkpoint_root or join_path(self.paths.output_root, "_checkpoints")
         return join_path(root, query)
+
+    def archive_path(self, landing_root: str) -> str:
+        """Where ``stream.clean_source = "archive"`` moves the files it took from ``landing_root``: by
+        default ``_archive`` beside it (Spark wants the same filesystem, so on S3 the same bucket), each
+        file under its full original path."""
+        return self.paths.archive_root or join_path(landing_root.rstrip("/").rsplit("/", 1)[0], "_archive")
 
     @property
     def uses_s3(self) -> bool:

@@ -81,6 +81,7 @@ def ingest_files(
     txn: tuple[str, int] | None = None,
     exclusive: bool = False,
     job: str = "batch",
+    dimensions: bool = True,
 ) -> BatchResult:
     """Take one batch of whole raw files (``source_file``, ``landed_at``, ``value``) into every table.
 
@@ -93,6 +94,8 @@ def ingest_files(
         exclusive: no other job writes the tables meanwhile (the backfill): empty tables may take a
             plain append instead of a MERGE.
         job: who runs the batch (``backfill``, ``stream``); pipeline_metrics names it ``<job>-<dataset>``.
+        dimensions: merge the dimensions too; the stream leaves them to its dimension queries, which
+            read staging (see :func:`merge_dimensions`), so songplays is committed sooner.
     """
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
@@ -119,7 +122,9 @@ def ingest_files(
             append_staging(config, dataset, routed.filter(~F.col("is_malformed")), txn)
         accepted = routed.filter(is_accepted(F.col("rejections"))).select(*dataset.staging_columns)
         if counts["rows_in"]:
-            merge_into_star(spark, config, dataset, accepted, exclusive)
+            merge_plays(spark, config, dataset, accepted, exclusive)
+            if dimensions:
+                merge_dimensions(spark, config, dataset, accepted, exclusive)
     finally:
         routed.unpersist()
     result = BatchResult(
@@ -185,15 +190,19 @@ def append_staging(
     writer.save(config.table_path(dataset.staging.name))
 
 
-def accepted_staged(spark: SparkSession, config: PipelineConfig, dataset: Dataset) -> DataFrame:
-    """Staged rows the star tables take (staging holds rejected rows too: it keeps what parsed)."""
-    staged = spark.read.format("delta").load(config.table_path(dataset.staging.name))
+def accepted_rows(staged_df: DataFrame, dataset: Dataset) -> DataFrame:
+    """The staged rows the star tables take (staging keeps every row that parsed, rejected ones too)."""
     return (
-        staged.withColumn("is_malformed", F.lit(False))
+        staged_df.withColumn("is_malformed", F.lit(False))
         .transform(with_rejections, load_suite(dataset.suite_name))
         .filter(is_accepted(F.col("rejections")))
         .select(*dataset.staging_columns)
     )
+
+
+def accepted_staged(spark: SparkSession, config: PipelineConfig, dataset: Dataset) -> DataFrame:
+    """Every accepted row of ``dataset``'s staging table."""
+    return accepted_rows(spark.read.format("delta").load(config.table_path(dataset.staging.name)), dataset)
 
 
 def merge_into_star(
@@ -203,25 +212,33 @@ def merge_into_star(
     accepted_df: DataFrame,
     exclusive: bool = False,
 ) -> None:
+    """Every star table a batch touches: its plays first, then the dimensions."""
+    merge_plays(spark, config, dataset, accepted_df, exclusive)
+    merge_dimensions(spark, config, dataset, accepted_df, exclusive)
+
+
+def merge_plays(
+    spark: SparkSession,
+    config: PipelineConfig,
+    dataset: Dataset,
+    accepted_df: DataFrame,
+    exclusive: bool = False,
+) -> None:
+    """songplays: an events batch's plays, or the staged plays a songs batch now resolves (late arrival).
+
+    This is all the stream does before a batch's plays are visible, so it is kept to one MERGE.
+    """
     if dataset is SONGS:
-        merge_songs_batch(spark, config, accepted_df, exclusive)
+        merge_resolved_plays(spark, config, accepted_df, exclusive)
     else:
-        merge_events_batch(spark, config, accepted_df, exclusive)
+        songplays = build_songplays(accepted_df, build_song_keys(accepted_staged(spark, config, SONGS)))
+        merge.merge_songplays(spark, config.table_path("songplays"), songplays, exclusive)
 
 
-def merge_songs_batch(
+def merge_resolved_plays(
     spark: SparkSession, config: PipelineConfig, songs_df: DataFrame, exclusive: bool = False
 ) -> None:
-    """songs, artists, and the plays these songs now resolve (late arrival)."""
-    path = config.table_path
-    merge.merge_songs(spark, path("songs"), build_songs(songs_df), exclusive)
-
-    # An artist's row is the best of all its song records, so recompute the touched artists whole.
-    all_songs = accepted_staged(spark, config, SONGS)
-    touched = all_songs.join(songs_df.select("artist_id").distinct(), "artist_id", "left_semi")
-    merge.merge_artists(spark, path("artists"), build_artists(touched), exclusive)
-
-    # Late arrival: staged plays of these songs get them if they had none or a greater song_id.
+    """Late arrival: staged plays of these songs get them if they had none or a greater song_id."""
     new_keys = build_song_keys(songs_df)
     wanted = new_keys.select(F.col("title").alias("song"), F.col("artist_name").alias("artist")).distinct()
     plays = build_plays(accepted_staged(spark, config, EVENTS)).join(wanted, ["song", "artist"], "left_semi")
@@ -231,32 +248,32 @@ def merge_songs_batch(
         .drop(*MATCH_KEY)
         .transform(lambda df: dedupe_by_rank(df, ["songplay_id"], songplay_rank(), keep="min"))
         .select(*tables.SONGPLAYS.schema.fieldNames())
-        .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    try:
-        if not resolved.isEmpty():
-            merge.merge_songplays(spark, path("songplays"), resolved, exclusive)
-            merge.merge_time(spark, path("time"), build_time(resolved), exclusive)
-    finally:
-        resolved.unpersist()
+    merge.merge_songplays(spark, config.table_path("songplays"), resolved, exclusive)
 
 
-def merge_events_batch(
-    spark: SparkSession, config: PipelineConfig, events_df: DataFrame, exclusive: bool = False
+def merge_dimensions(
+    spark: SparkSession,
+    config: PipelineConfig,
+    dataset: Dataset,
+    accepted_df: DataFrame,
+    exclusive: bool = False,
 ) -> None:
-    """songplays, time, users, users_level_history from one batch of accepted events."""
+    """The tables a batch's rows describe, each derived from staged rows alone (no songplays needed):
+    songs and artists from song records; time, users and users_level_history from events."""
     path = config.table_path
-    song_keys = build_song_keys(accepted_staged(spark, config, SONGS))
-    songplays = build_songplays(events_df, song_keys).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        merge.merge_songplays(spark, path("songplays"), songplays, exclusive)
-        merge.merge_time(spark, path("time"), build_time(songplays), exclusive)
-    finally:
-        songplays.unpersist()
-    merge.merge_users(spark, path("users"), build_users(events_df), exclusive)
-
+    if dataset is SONGS:
+        merge.merge_songs(spark, path("songs"), build_songs(accepted_df), exclusive)
+        # An artist's row is the best of all its song records, so recompute the touched artists whole.
+        touched = accepted_staged(spark, config, SONGS).join(
+            accepted_df.select("artist_id").distinct(), "artist_id", "left_semi"
+        )
+        merge.merge_artists(spark, path("artists"), build_artists(touched), exclusive)
+        return
+    merge.merge_time(spark, path("time"), build_time(build_plays(accepted_df)), exclusive)
+    merge.merge_users(spark, path("users"), build_users(accepted_df), exclusive)
     # A user's level runs depend on all their events: recompute the touched users whole from staging.
-    touched_users = events_df.select("user_id").filter(F.col("user_id") != "").distinct()
+    touched_users = accepted_df.select("user_id").filter(F.col("user_id") != "").distinct()
     history_source = accepted_staged(spark, config, EVENTS).join(touched_users, "user_id", "left_semi")
     merge.merge_level_history(
         spark, path("users_level_history"), build_level_history(history_source), exclusive

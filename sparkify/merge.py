@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import pyspark.sql.functions as F
 from delta.tables import DeltaTable
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from sparkify.progress import timed
@@ -23,6 +24,8 @@ from sparkify.transforms.songs import SONG_RANK_SQL
 from sparkify.transforms.users import USER_RANK_SQL
 
 log = logging.getLogger(__name__)
+
+NOTHING = "FALSE"  # the scope of an empty source
 
 
 def is_empty(table: DeltaTable) -> bool:
@@ -50,7 +53,7 @@ def time_scope(source_df: DataFrame) -> str:
         f" AND t.start_time BETWEEN TIMESTAMP'{r.first}' AND TIMESTAMP'{r.last}')"
         for r in sorted(months.collect(), key=lambda r: (r.year, r.month))
     ]
-    return "(" + " OR ".join(clauses) + ")" if clauses else "FALSE"
+    return "(" + " OR ".join(clauses) + ")" if clauses else NOTHING
 
 
 def compare(rank_sql: str, op: str) -> str:
@@ -91,15 +94,8 @@ def upsert(
 def merge_songplays(spark: SparkSession, path: str, songplays_df: DataFrame, exclusive: bool = False) -> None:
     """songplays by songplay_id, within the batch's months. A matched play is updated only by a better
     row: one that has a song where it had none, or a smaller song_id (then the smaller values)."""
-    upsert(
-        spark,
-        path,
-        songplays_df,
-        ["songplay_id"],
-        better=compare(SONGPLAY_RANK_SQL, "<"),
-        scope=time_scope(songplays_df),
-        exclusive=exclusive,
-    )
+    better = compare(SONGPLAY_RANK_SQL, "<")
+    upsert_by_time(spark, path, songplays_df, ["songplay_id"], better, exclusive)
 
 
 def merge_users(spark: SparkSession, path: str, users_df: DataFrame, exclusive: bool = False) -> None:
@@ -114,7 +110,27 @@ def merge_songs(spark: SparkSession, path: str, songs_df: DataFrame, exclusive: 
 
 def merge_time(spark: SparkSession, path: str, time_df: DataFrame, exclusive: bool = False) -> None:
     """time by start_time, insert only: every column is a function of the key."""
-    upsert(spark, path, time_df, ["start_time"], None, scope=time_scope(time_df), exclusive=exclusive)
+    upsert_by_time(spark, path, time_df, ["start_time"], None, exclusive)
+
+
+def upsert_by_time(
+    spark: SparkSession,
+    path: str,
+    source_df: DataFrame,
+    keys: Sequence[str],
+    better: str | None,
+    exclusive: bool = False,
+) -> None:
+    """:func:`upsert` within the :func:`time_scope` of the source, which is computed once for both (it is
+    read twice); an empty source writes nothing, not even an empty commit."""
+    source = source_df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        with timed(log, f"time scope for {path}"):
+            scope = time_scope(source)
+        if scope != NOTHING:
+            upsert(spark, path, source, keys, better, scope=scope, exclusive=exclusive)
+    finally:
+        source.unpersist()
 
 
 def replace_for_keys(

@@ -82,6 +82,9 @@ def session_conf(config: PipelineConfig) -> dict[str, str]:
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
+        # Rebuilding a Delta table's state after each commit: Delta's default of 50 tasks costs a
+        # micro-batch ~1 s per MERGE on 2 cores (measured: 3.0 s -> 1.7 s for a small MERGE).
+        "spark.databricks.delta.snapshotPartitions": str(s.shuffle_partitions),
         "spark.sql.files.maxPartitionBytes": s.max_partition_bytes,
         # Thousands of tiny song files: the open cost decides how many land in one partition.
         "spark.sql.files.openCostInBytes": s.open_cost_bytes,

@@ -1,7 +1,13 @@
-"""``sparkify stream``: two file-stream queries (songs, logs) into the star tables until stopped.
+"""``sparkify stream``: four queries into the star tables until stopped.
+
+Per dataset (songs, events), a query over the landing prefix takes new files into staging and makes
+their plays visible in songplays, and a second query over what the first appended to staging updates
+the dimensions on a slower trigger. Splitting them keeps a file's way into songplays short (the
+freshness target) while the dimensions, which need a scan of the staged history, catch up in bulk.
 
 SIGTERM or SIGINT asks the queries to stop once their current micro-batch is done; a restart resumes
-from the checkpoints. ``--available-now`` takes what has landed and stops, through the same code path.
+from the checkpoints. ``--available-now`` takes what has landed and stops, through the same code path:
+first the raw-file queries, then the dimension queries over everything they staged.
 """
 
 from __future__ import annotations
@@ -10,55 +16,99 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TextIO
 
-from pyspark.sql import SparkSession
+import pyspark.sql.functions as F
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from checkpoints_config import PipelineConfig
 from sparkify import ingest, tables
 from streaming.listener import BatchLogger
-from streaming.sink import MicroBatchSink
-from streaming.sources import raw_file_stream
+from streaming.sink import STREAM_BATCH_PREFIX, DimensionSink, RawFilesSink
+from streaming.sources import raw_file_stream, staging_stream
 
 POLL_S = 0.5
 
 
-@dataclass(frozen=True)
-class QuerySpec:
-    name: str
-    dataset: ingest.Dataset
-    root: str
+def landing_root(config: PipelineConfig, dataset: ingest.Dataset) -> str:
+    return config.paths.song_data if dataset is ingest.SONGS else config.paths.log_data
 
 
-def query_specs(config: PipelineConfig) -> tuple[QuerySpec, ...]:
-    return (
-        QuerySpec("songs", ingest.SONGS, config.paths.song_data),
-        QuerySpec("events", ingest.EVENTS, config.paths.log_data),
+def start_raw_query(
+    spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset, trigger: dict[str, object]
+) -> StreamingQuery:
+    """New files under ``dataset``'s landing prefix → staging → songplays."""
+    root = landing_root(config, dataset)
+    archive = config.stream.clean_source == "archive"
+    checkpoint = config.checkpoint_path(dataset.name)
+    stream_df = raw_file_stream(
+        spark, root, config.stream.max_files_per_trigger, config.archive_path(root) if archive else None
     )
+    sink = RawFilesSink(config, dataset, checkpoint, landing_root=root, prune=archive)
+    return start(stream_df, dataset.name, checkpoint, sink, trigger)
+
+
+def start_dimension_query(
+    spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset, trigger: dict[str, object]
+) -> StreamingQuery:
+    """Rows appended to ``dataset``'s staging table → the dimensions."""
+    name = f"{dataset.name}-dimensions"
+    checkpoint = config.checkpoint_path(name)
+    stream_df = staging_stream(
+        spark, config.table_path(dataset.staging.name), dimension_start_version(spark, config, dataset)
+    )
+    return start(stream_df, name, checkpoint, DimensionSink(config, dataset, checkpoint), trigger)
+
+
+def start(
+    stream_df: DataFrame,
+    name: str,
+    checkpoint: str,
+    sink: Callable[[DataFrame, int], None],
+    trigger: dict[str, object],
+) -> StreamingQuery:
+    writer = stream_df.writeStream.queryName(name).option("checkpointLocation", checkpoint)
+    return writer.foreachBatch(sink).trigger(**trigger).start()
+
+
+def dimension_start_version(spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset) -> int:
+    """Where a new dimension query starts reading staging (a restarted one goes on from its checkpoint).
+
+    From the current version while no stream batch has been staged yet (what is there came from the
+    backfill, which merged its own dimensions), otherwise from the start: a reset checkpoint must
+    not skip stream batches, and going over them again changes nothing.
+    """
+    path = config.table_path(dataset.staging.name)
+    staged_by_stream = (
+        spark.read.format("delta").load(path).filter(F.col("batch_id").startswith(STREAM_BATCH_PREFIX))
+    )
+    if not staged_by_stream.isEmpty():
+        return 0
+    return DeltaTable.forPath(spark, path).history(1).first()["version"]
 
 
 def start_queries(
-    spark: SparkSession, config: PipelineConfig, available_now: bool = False
+    spark: SparkSession, config: PipelineConfig, available_now: bool = False, phase: str = "all"
 ) -> list[StreamingQuery]:
-    """Start one query per source, each with its own checkpoint and foreachBatch sink."""
+    """Start the queries of ``phase`` (``raw``, ``dimensions`` or ``all``), each with its own checkpoint.
+
+    Dimension queries start first, so that their starting version (for a new checkpoint) is read
+    before any raw query appends to staging.
+    """
     tables.ensure_tables(spark, config)
+    stream = config.stream
+    now = {"availableNow": True}
     queries = []
-    for spec in query_specs(config):
-        checkpoint = config.checkpoint_path(spec.name)
-        writer = (
-            raw_file_stream(spark, spec.root, config.stream.max_files_per_trigger)
-            .writeStream.queryName(spec.name)
-            .option("checkpointLocation", checkpoint)
-            .foreachBatch(MicroBatchSink(config, spec.dataset, checkpoint))
-        )
-        trigger = (
-            {"availableNow": True} if available_now else {"processingTime": config.stream.trigger_interval}
-        )
-        queries.append(writer.trigger(**trigger).start())
+    if phase in ("dimensions", "all"):
+        trigger = now if available_now else {"processingTime": stream.dimensions_trigger_interval}
+        queries += [start_dimension_query(spark, config, d, trigger) for d in (ingest.SONGS, ingest.EVENTS)]
+    if phase in ("raw", "all"):
+        trigger = now if available_now else {"processingTime": stream.trigger_interval}
+        queries += [start_raw_query(spark, config, d, trigger) for d in (ingest.SONGS, ingest.EVENTS)]
     return queries
 
 
@@ -89,24 +139,35 @@ def run_stream(
     stop: threading.Event | None = None,
     out: TextIO = sys.stderr,
 ) -> None:
-    """Run both queries until they finish (available-now), one fails, or ``stop`` is set."""
+    """Run the queries until they finish (available-now), one fails, or ``stop`` is set."""
     stop = stop or threading.Event()
     listener = BatchLogger()
     spark.streams.addListener(listener)
-    queries = start_queries(spark, config, available_now)
-    print(f"[stream] started {', '.join(q.name for q in queries)}; checkpoints under "
-          f"{config.checkpoint_path('')}", file=out, flush=True)  # fmt: skip
+    try:
+        # Available-now drains the raw files first: the dimension queries then see all they staged.
+        for phase in ("raw", "dimensions") if available_now else ("all",):
+            queries = start_queries(spark, config, available_now, phase)
+            print(f"[stream] started {', '.join(q.name for q in queries)}; checkpoints under "
+                  f"{config.checkpoint_path('')}", file=out, flush=True)  # fmt: skip
+            run_until_done(queries, stop)
+            if stop.is_set():
+                break
+    finally:
+        spark.streams.removeListener(listener)
+    print("[stream] stopped", file=out, flush=True)
+
+
+def run_until_done(queries: list[StreamingQuery], stop: threading.Event) -> None:
+    """Wait while any query runs and ``stop`` is not set; then stop them all between micro-batches and
+    raise if one failed."""
     try:
         while any(q.isActive for q in queries) and not stop.is_set():
-            failed = [q for q in queries if q.exception() is not None]
-            if failed:
+            if any(q.exception() is not None for q in queries):
                 break
             time.sleep(POLL_S)
     finally:
         stop_gracefully(queries)
-        spark.streams.removeListener(listener)
     for query in queries:
         error = query.exception()
         if error is not None:
             raise RuntimeError(f"streaming query {query.name} failed: {error}") from None
-    print("[stream] stopped", file=out, flush=True)

@@ -1,7 +1,14 @@
-"""The ``foreachBatch`` sink: one micro-batch through the shared batch step, safe to replay.
+"""The ``foreachBatch`` sinks, each safe to replay.
 
-A micro-batch replayed after a crash carries the same files under the same batch id (Spark's file
-source guarantees it), so:
+Two kinds of query run per dataset (see streaming.job):
+
+- :class:`RawFilesSink`, per batch of landed files: parse, quarantine, staging, then the MERGE that
+  makes the batch's plays visible in songplays. Nothing else, so songplays is fresh.
+- :class:`DimensionSink`, per batch of rows the first query appended to staging: the dimensions
+  (time, users, users_level_history; songs, artists), on a slower trigger.
+
+A micro-batch replayed after a crash carries the same input under the same batch id (Spark's sources
+guarantee it), so:
 
 - the staging and pipeline_metrics appends carry Delta's ``txnAppId``/``txnVersion`` (the query's id and
   the batch id): a replayed append is skipped by Delta itself;
@@ -14,7 +21,10 @@ id, so the new query's batch 0 is not mistaken for the old one's and silently sk
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
+import time
 from dataclasses import dataclass, field
 
 import pyspark.sql.functions as F
@@ -23,6 +33,11 @@ from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig, join_path
 from sparkify import ingest
+from sparkify.progress import timed
+
+log = logging.getLogger(__name__)
+
+STREAM_BATCH_PREFIX = "stream-"  # staging.batch_id of rows a stream query staged (the backfill's differ)
 
 
 def query_id(spark: SparkSession, checkpoint: str) -> str:
@@ -32,46 +47,127 @@ def query_id(spark: SparkSession, checkpoint: str) -> str:
 
 
 @dataclass
-class MicroBatchSink:
-    """Callable for ``writeStream.foreachBatch``; holds no session, only what names the query."""
+class QuerySink:
+    """What names a query's batches; holds no session (each batch brings its own)."""
 
     config: PipelineConfig
     dataset: ingest.Dataset
     checkpoint: str
     app_id: str | None = field(default=None, init=False)
 
+    kind = ""  # "" for the raw-file query, "-dimensions" for the dimension query
+
+    def txn(self, spark: SparkSession, batch_id: int) -> tuple[str, int]:
+        if self.app_id is None:
+            self.app_id = query_id(spark, self.checkpoint)
+        return self.app_id, batch_id
+
     def batch_label(self, batch_id: int) -> str:
-        return f"stream-{self.dataset.name}-{self.app_id[:8]}-{batch_id:08d}"  # type: ignore[index]
+        return f"{STREAM_BATCH_PREFIX}{self.dataset.name}{self.kind}-{self.app_id[:8]}-{batch_id:08d}"  # type: ignore[index]
+
+
+@dataclass
+class RawFilesSink(QuerySink):
+    """Landed files → staging → songplays. With ``prune``, directories that the previous batch's files
+    were archived out of are removed once empty (an emptied directory would still be listed)."""
+
+    landing_root: str = ""
+    prune: bool = False
+    _archived: list[str] = field(default_factory=list, init=False)
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
-        if self.app_id is None:
-            self.app_id = query_id(spark, self.checkpoint)
+        txn = self.txn(spark, batch_id)
         label = self.batch_label(batch_id)
+        if self.prune:
+            # Spark archived the previous batch's files before it planned this one.
+            remove_emptied_dirs(spark, self._archived, self.landing_root)
         batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)  # read once: checked, then ingested
         try:
-            fresh = without_files_taken_elsewhere(spark, self.config, self.dataset, batch, label)
-            txn = (self.app_id, batch_id)
-            ingest.ingest_files(spark, self.config, self.dataset, fresh, label, txn=txn, job="stream")
+            files = [r.source_file for r in batch.select("source_file").collect()]
+            fresh = without_files_taken_elsewhere(spark, self.config, self.dataset, batch, files, label)
+            ingest.ingest_files(
+                spark, self.config, self.dataset, fresh, label, txn=txn, job="stream", dimensions=False
+            )
         finally:
             batch.unpersist()
+        self._archived = files
+
+
+@dataclass
+class DimensionSink(QuerySink):
+    """Rows the stream staged → the dimensions. Rows the backfill staged are skipped: it merged them."""
+
+    kind = "-dimensions"
+
+    def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
+        spark = batch_df.sparkSession
+        txn = self.txn(spark, batch_id)
+        label = self.batch_label(batch_id)
+        started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
+        staged = batch_df.filter(F.col("batch_id").startswith(STREAM_BATCH_PREFIX))
+        rows = ingest.accepted_rows(staged, self.dataset).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            counts = rows.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first()
+            if counts["n"]:
+                ingest.merge_dimensions(spark, self.config, self.dataset, rows)
+        finally:
+            rows.unpersist()
+        result = ingest.BatchResult(
+            self.dataset.name, label, counts["n"], counts["n"], 0, time.monotonic() - started
+        )
+        query = f"stream-{self.dataset.name}{self.kind}"
+        ingest.record_batch(spark, self.config, query, result, started_at, counts["oldest"], txn)
 
 
 def without_files_taken_elsewhere(
-    spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset, batch_df: DataFrame, label: str
+    spark: SparkSession,
+    config: PipelineConfig,
+    dataset: ingest.Dataset,
+    batch_df: DataFrame,
+    files: list[str],
+    label: str,
 ) -> DataFrame:
     """Drop files that another batch (the backfill, or this stream before a checkpoint reset) staged.
 
     This is the hand-off: a stream started after a backfill sees the old files as new, and skips them
-    here at the cost of one look at staging's file names. Files staged under this very batch id are
-    kept: that is a replay after a crash, whose merges must still run.
+    here at the cost of one look at staging for these file names (a filter on source_file, which
+    Delta's file statistics mostly answer without reading data). Files staged under this very batch id
+    are kept: that is a replay after a crash, whose merges must still run.
     """
-    batch_files = batch_df.select("source_file").distinct()
-    staged = spark.read.format("delta").load(config.table_path(dataset.staging.name))
-    elsewhere = (
-        staged.filter(F.col("batch_id") != label)
-        .select("source_file")
-        .join(F.broadcast(batch_files), "source_file", "left_semi")
-        .distinct()
-    )
-    return batch_df.join(F.broadcast(elsewhere), "source_file", "left_anti")
+    if not files:
+        return batch_df
+    with timed(log, f"{label}: files staged elsewhere"):
+        elsewhere = [
+            r.source_file
+            for r in spark.read.format("delta")
+            .load(config.table_path(dataset.staging.name))
+            .filter(F.col("source_file").isin(files) & (F.col("batch_id") != label))
+            .select("source_file")
+            .distinct()
+            .collect()
+        ]
+    return batch_df.filter(~F.col("source_file").isin(elsewhere)) if elsewhere else batch_df
+
+
+def remove_emptied_dirs(spark: SparkSession, files: list[str], root: str) -> None:
+    """Delete the directories between ``files`` and ``root`` that are empty, deepest first, through
+    Hadoop's filesystem API (local disks, S3A). A directory that gained a file meanwhile makes the
+    delete fail, and stays."""
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    hadoop_path = jvm.org.apache.hadoop.fs.Path
+    root_depth = hadoop_path(root).depth()
+    dirs: dict[str, object] = {}
+    for f in files:
+        d = hadoop_path(jvm.java.net.URI(f)).getParent()
+        while d is not None and d.depth() > root_depth and d.toString() not in dirs:
+            dirs[d.toString()] = d
+            d = d.getParent()
+    for d in sorted(dirs.values(), key=lambda d: d.depth(), reverse=True):  # type: ignore[attr-defined]
+        fs = d.getFileSystem(hadoop_conf)  # type: ignore[attr-defined]
+        try:
+            if fs.exists(d) and not fs.listStatus(d):
+                fs.delete(d, False)
+        except Exception as e:  # a directory in use is simply left for later
+            log.debug("kept %s: %s", d, e)

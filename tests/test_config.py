@@ -47,6 +47,7 @@ def test_local_profile_is_the_default_and_lives_under_lake_in_cwd(cwd):
             log_data=f"{cwd}/lake/landing/log_data",
             output_root=f"{cwd}/lake/tables",
             checkpoint_root="",
+            archive_root="",
         ),
         spark=SparkSettings(
             master="local[2]",
@@ -56,7 +57,12 @@ def test_local_profile_is_the_default_and_lives_under_lake_in_cwd(cwd):
             open_cost_bytes="128k",
             ui_enabled=True,
         ),
-        stream=StreamSettings(trigger_interval="2 seconds", max_files_per_trigger=200),
+        stream=StreamSettings(
+            trigger_interval="2 seconds",
+            max_files_per_trigger=200,
+            dimensions_trigger_interval="10 seconds",
+            clean_source="archive",
+        ),
         s3=S3Settings(
             endpoint="",
             region="us-east-1",
@@ -178,6 +184,7 @@ def test_bad_file_is_a_config_error_naming_what_is_wrong(cwd, toml, named):
         ("SPARKIFY_SPARK_SHUFFLE_PARTITIONS", "four", "spark.shuffle_partitions"),
         ("SPARKIFY_STREAM_MAX_FILES_PER_TRIGGER", "", "stream.max_files_per_trigger"),
         ("SPARKIFY_S3_PATH_STYLE", "sometimes", "s3.path_style"),
+        ("SPARKIFY_STREAM_CLEAN_SOURCE", "delete", "stream.clean_source"),
     ],
 )
 def test_bad_environment_value_is_a_config_error_naming_the_key(cwd, variable, value, named):
@@ -243,6 +250,17 @@ def test_tables_and_checkpoints_live_under_the_output_root_by_default(cwd):
         "s3a://sparkify-lake/tables/songplays",
         "s3a://sparkify-lake/tables/_checkpoints/events",
     )
+
+
+def test_taken_files_are_archived_beside_the_landing_prefix_unless_an_archive_root_is_set(cwd):
+    local = load_config("local", env={}, cwd=cwd)
+    s3 = load_config("s3", env={}, cwd=cwd)
+    elsewhere = load_config("s3", env={"SPARKIFY_PATHS_ARCHIVE_ROOT": "s3a://sparkify-landing/old"}, cwd=cwd)
+
+    assert local.archive_path(local.paths.log_data) == f"{cwd}/lake/landing/_archive"
+    # Spark moves files within one filesystem: on S3, the landing bucket.
+    assert s3.archive_path(s3.paths.song_data) == "s3a://sparkify-landing/_archive"
+    assert elsewhere.archive_path(elsewhere.paths.song_data) == "s3a://sparkify-landing/old"
 
 
 def test_checkpoint_root_when_set_replaces_the_default(cwd):

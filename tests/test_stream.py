@@ -14,7 +14,7 @@ from sparkify import ingest
 from sparkify.sources import read_whole_files
 from sparkify.tables import ensure_tables
 from streaming.job import run_stream
-from streaming.sink import MicroBatchSink
+from streaming.sink import DimensionSink, RawFilesSink, remove_emptied_dirs
 from tests.conftest import lake_config
 from tests.landing import ALL_FILES, land
 from tests.test_backfill import assert_same_star_tables
@@ -35,9 +35,16 @@ def test_available_now_equals_the_backfill_and_restart_takes_only_new_files(spar
 
     # Restart from the checkpoints with one more file (a day landed again under another name).
     day = tmp_path / "landing/log_data/2018/11/2018-11-16-events.json"
-    shutil.copy(day, day.with_name("2018-11-16-events-again.json"))
+    again = day.with_name("2018-11-16-events-again.json")
+    shutil.copy(day, again)
     run_stream(spark, config, available_now=True, out=io.StringIO())
     assert_same_star_tables(spark, config, expected)
+
+    # The first run's files were archived (cleanSource) under their full paths once the next batch
+    # was planned; the second run's file waits for the next.
+    archive = tmp_path / "landing/_archive"
+    assert (archive / str(day).lstrip("/")).is_file() and not day.exists()
+    assert again.is_file()
     staged = staged_lines(spark, config)
     assert staged.count() == staged.distinct().count()
     assert staged.filter(F.col("source_file").endswith("-again.json")).count() == 4
@@ -49,17 +56,23 @@ def test_a_replayed_micro_batch_changes_nothing(spark, reference, tmp_path):
     land(tmp_path / "landing")
     ensure_tables(spark, config)
     for dataset, root in ((ingest.SONGS, config.paths.song_data), (ingest.EVENTS, config.paths.log_data)):
-        sink = MicroBatchSink(config, dataset, checkpoint="unused")
+        sink = RawFilesSink(config, dataset, checkpoint="unused")
         sink.app_id = f"test-app-{dataset.name}"
         batch = read_whole_files(spark, root)
         sink(batch, 0)
         sink(batch, 0)  # the same batch id again, as after a crash before the checkpoint commit
+    for dataset in (ingest.SONGS, ingest.EVENTS):
+        sink = DimensionSink(config, dataset, checkpoint="unused")
+        sink.app_id = f"test-dim-{dataset.name}"
+        staged = spark.read.format("delta").load(config.table_path(dataset.staging.name))
+        sink(staged, 0)
+        sink(staged, 0)
     assert_same_star_tables(spark, config, expected)
     for table in ("staging_events", "staging_songs"):
         staged = staged_lines(spark, config, table)
         assert staged.count() == staged.distinct().count()
     metrics = spark.read.format("delta").load(config.table_path("pipeline_metrics"))
-    assert metrics.count() == 2
+    assert metrics.count() == 4  # one row per (query, batch), replays included
 
 
 def test_backfill_then_stream_hand_off_takes_each_file_once(spark, reference, tmp_path):
@@ -81,3 +94,15 @@ def test_backfill_then_stream_hand_off_takes_each_file_once(spark, reference, tm
         .collect()
     )
     assert [r.source_file.rsplit("/", 1)[1] for r in stream_batches] == ["2018-12-01-events.json"]
+
+
+def test_directories_emptied_by_archiving_are_removed_up_to_the_landing_root(spark, tmp_path):
+    root = tmp_path / "song_data"
+    for d in ("A/B/C", "A/B/D", "A/E"):
+        (root / d).mkdir(parents=True)
+    (root / "A/B/D/keep.json").write_text("{}")
+    taken = [root / "A/B/C/x.json", root / "A/E/y.json"]  # archived by Spark: gone from the landing
+    remove_emptied_dirs(spark, [p.as_uri() for p in taken], str(root))
+    left = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    assert left == ["A", "A/B", "A/B/D", "A/B/D/keep.json"]
+    assert root.is_dir()
