@@ -23,7 +23,6 @@ Prints the figures and writes bench/reports/discovery.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import random
 import shutil
@@ -52,12 +51,13 @@ from pyspark.sql.streaming import StreamingQuery
 
 from checkpoints_config import load_config
 from sparkify.landing import LocalLander
+from streaming.sink import EmptiedDirPruner
 from streaming.sources import raw_file_stream
 
 REPORT = REPORTS / "discovery.md"
 # keep: files stay where they landed; archive: cleanSource=archive moves them out after their batch;
-# pruned: archive, and empty directories removed before each measurement (what an object store does by
-# itself: a prefix with no objects left is not listed).
+# pruned: archive, and the stream job's own pruner (streaming.sink.EmptiedDirPruner) in the sink: each
+# batch removes the directories the previous batch's archived files left empty.
 VARIANTS = ("keep", "archive", "pruned")
 TRIGGER = "1 second"
 STEADY_SAMPLES = 2  # triggers timed per processingTime query start
@@ -88,10 +88,8 @@ class Setup:
     def archive(self) -> Path:
         return self.work / self.name / "archive"
 
-    def options(self) -> dict[str, str]:
-        if self.variant in ("archive", "pruned"):
-            return {"cleanSource": "archive", "sourceArchiveDir": str(self.archive)}
-        return {}
+    def archive_dir(self) -> str | None:
+        return str(self.archive) if self.variant in ("archive", "pruned") else None
 
 
 @dataclass
@@ -114,22 +112,6 @@ class Trigger:
     durations: dict[str, int] = field(default_factory=dict)
     files_in_prefix: int = 0
     load: float = 0.0
-
-
-class ReaderWithOptions:
-    """A SparkSession stand-in whose ``readStream`` starts with extra source options.
-
-    ``raw_file_stream`` builds the reader itself; handing it this object adds ``cleanSource`` and
-    ``sourceArchiveDir`` to exactly the options the stream job uses, without copying them here.
-    """
-
-    def __init__(self, spark: SparkSession, options: dict[str, str]) -> None:
-        self.spark = spark
-        self.options = options
-
-    @property
-    def readStream(self) -> Any:  # camelCase: the name SparkSession's callers use
-        return self.spark.readStream.options(**self.options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,30 +178,28 @@ def count_files(root: Path) -> tuple[int, int]:
     return files, dirs
 
 
-def prune_if_asked(setup: Setup) -> None:
-    """For the ``pruned`` setups, remove the directories archiving left empty (never the prefix itself).
-
-    Done between measurements, never while a query runs, so it cannot race with a listing or a landing.
-    """
-    if setup.variant != "pruned":
-        return
-    for root, _, _ in os.walk(setup.landing, topdown=False):
-        if Path(root) != setup.landing:
-            with contextlib.suppress(OSError):  # not empty
-                os.rmdir(root)
-
-
 def noop(batch_df: DataFrame, batch_id: int) -> None:
     """Take the batch and do nothing with it: only the source's own work is left to time."""
 
 
+def pruning_sink(setup: Setup) -> Any:
+    """The ``pruned`` setups' sink: the stream job's own pruner (streaming.sink.EmptiedDirPruner), which
+    removes the directories the previous batch's archived files left empty (and sweeps the prefix once
+    per start), and nothing else."""
+    pruner = EmptiedDirPruner(str(setup.landing))
+
+    def sink(batch_df: DataFrame, batch_id: int) -> None:
+        pruner(batch_df.sparkSession, [r.source_file for r in batch_df.select("source_file").collect()])
+
+    return sink
+
+
 def start(spark: SparkSession, setup: Setup, max_files: int, trigger: dict[str, Any]) -> StreamingQuery:
-    reader = ReaderWithOptions(spark, setup.options())
-    stream_df = raw_file_stream(reader, str(setup.landing), max_files)  # type: ignore[arg-type]
+    stream_df = raw_file_stream(spark, str(setup.landing), max_files, setup.archive_dir())
     return (
         stream_df.writeStream.queryName(f"discovery_{setup.variant}_{setup.files}")
         .option("checkpointLocation", str(setup.checkpoint))
-        .foreachBatch(noop)
+        .foreachBatch(pruning_sink(setup) if setup.variant == "pruned" else noop)
         .trigger(**trigger)
         .start()
     )
@@ -268,7 +248,6 @@ def run_available_now(spark: SparkSession, setup: Setup, max_files: int) -> Stre
 
 def restart_run(spark: SparkSession, setup: Setup, max_files: int, relpath: str, round_no: int) -> Trigger:
     """Land one file, then one availableNow run from the checkpoint: what a scheduled job pays."""
-    prune_if_asked(setup)
     land(setup.landing, relpath)
     in_prefix, _ = count_files(setup.landing)
     load = os.getloadavg()[0]
@@ -286,7 +265,6 @@ def steady_triggers(
 ) -> list[Trigger]:
     """A processingTime query, as the stream job runs: time the triggers that take one new file each,
     then keep it idle until Spark reports an idle trigger (it does every 10 s): a listing with no news."""
-    prune_if_asked(setup)
     query = start(spark, setup, max_files, {"processingTime": TRIGGER})
     results = []
     try:
@@ -386,8 +364,8 @@ def render_report(
     lines = report_header("Discovery cost per trigger vs files landed", __file__)
     lines += [
         f"The stream's file source over {small:,} and {big:,} landed files: as the stream runs it (`keep`), "
-        "with `cleanSource=archive` (`archive`), and with archive plus the emptied directories removed "
-        f"(`pruned`, what an object store does by itself); {args.rounds} round(s), alternating the "
+        "with `cleanSource=archive` (`archive`), and as the stream job now runs it: archive plus its sink "
+        f"removing the directories archiving emptied (`pruned`); {args.rounds} round(s), alternating the "
         f"{len(setups)} setups (order reversed every other round). Figures are medians.",
         "",
         *machine_section(loads),
@@ -399,8 +377,8 @@ def render_report(
         "Song Dataset's layout.",
         "- Source: `streaming.sources.raw_file_stream` itself (text, `wholetext`, `recursiveFileLookup`, "
         f"`pathGlobFilter=*.json`, `maxFilesPerTrigger={max_files}` from the local profile); the archive "
-        "setups hand it a reader that already carries `cleanSource=archive` and `sourceArchiveDir` (a "
-        "sibling of the prefix). The sink is a no-op `foreachBatch`: the files are never read, only found.",
+        "setups pass it an archive dir (a sibling of the prefix): `cleanSource=archive` and "
+        "`sourceArchiveDir`. The sink does nothing (`pruned`: only the pruning): files are found, not read.",
         "- Preparation: one `availableNow` run takes all N files (batch 0); then 1 more file and a second "
         "run (batch 1). A file source commits a batch, and with `cleanSource` archives its files, only when "
         "it plans the next batch, so the second run is where the archive setups move their N files out.",
@@ -551,10 +529,12 @@ def conclusion_lines(
         f"- `cleanSource=archive` moves each batch's files out once the next batch is planned, so the "
         f"prefix holds only files not taken yet; yet on a local filesystem the {dirs:,} directories the "
         f"files were in stay behind, empty, and are still walked: {listing('archive', small):,.0f} → "
-        f"{listing('archive', big):,.0f} ms. With those directories gone (`pruned`, which is what S3 "
-        "gives for free: a prefix with no objects does not exist) the listing is "
+        f"{listing('archive', big):,.0f} ms. With those directories removed by the sink (`pruned`, "
+        "`streaming.sink.EmptiedDirPruner`, through Hadoop's filesystem API so that S3A's directory "
+        "markers go too) the listing is "
         f"{listing('pruned', small):,.0f} → {listing('pruned', big):,.0f} ms: **archive + no empty "
-        "directories keeps discovery flat**; locally that needs a housekeeping step, on S3 nothing more.",
+        "directories keeps discovery flat**; that is the stream's configuration (`stream.clean_source = "
+        '"archive"` in every profile).',
         f"- What archiving costs: every file is moved once. Moving the {big:,} files took about "
         f"{moved_s:,.0f} s here (the second run of `archive-{big}` minus the same run of `keep-{big}`, "
         f"≈ {moved_s / big * 1000:.1f} ms a file) on the source's cleaner thread "

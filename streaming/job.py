@@ -28,7 +28,7 @@ from pyspark.sql.streaming import StreamingQuery
 from checkpoints_config import PipelineConfig
 from sparkify import ingest, tables
 from streaming.listener import BatchLogger
-from streaming.sink import STREAM_BATCH_PREFIX, DimensionSink, RawFilesSink
+from streaming.sink import STREAM_BATCH_PREFIX, DimensionSink, EmptiedDirPruner, RawFilesSink
 from streaming.sources import raw_file_stream, staging_stream
 
 POLL_S = 0.5
@@ -48,7 +48,7 @@ def start_raw_query(
     stream_df = raw_file_stream(
         spark, root, config.stream.max_files_per_trigger, config.archive_path(root) if archive else None
     )
-    sink = RawFilesSink(config, dataset, checkpoint, landing_root=root, prune=archive)
+    sink = RawFilesSink(config, dataset, checkpoint, pruner=EmptiedDirPruner(root) if archive else None)
     return start(stream_df, dataset.name, checkpoint, sink, trigger)
 
 

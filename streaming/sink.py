@@ -68,30 +68,25 @@ class QuerySink:
 
 @dataclass
 class RawFilesSink(QuerySink):
-    """Landed files → staging → songplays. With ``prune``, directories that the previous batch's files
-    were archived out of are removed once empty (an emptied directory would still be listed)."""
+    """Landed files → staging → songplays (and, with a ``pruner``, emptied landing directories removed)."""
 
-    landing_root: str = ""
-    prune: bool = False
-    _archived: list[str] = field(default_factory=list, init=False)
+    pruner: EmptiedDirPruner | None = None  # when taken files are archived out of the landing prefix
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
         txn = self.txn(spark, batch_id)
         label = self.batch_label(batch_id)
-        if self.prune:
-            # Spark archived the previous batch's files before it planned this one.
-            remove_emptied_dirs(spark, self._archived, self.landing_root)
         batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)  # read once: checked, then ingested
         try:
             files = [r.source_file for r in batch.select("source_file").collect()]
+            if self.pruner is not None:
+                self.pruner(spark, files)
             fresh = without_files_taken_elsewhere(spark, self.config, self.dataset, batch, files, label)
             ingest.ingest_files(
                 spark, self.config, self.dataset, fresh, label, txn=txn, job="stream", dimensions=False
             )
         finally:
             batch.unpersist()
-        self._archived = files
 
 
 @dataclass
@@ -150,24 +145,70 @@ def without_files_taken_elsewhere(
     return batch_df.filter(~F.col("source_file").isin(elsewhere)) if elsewhere else batch_df
 
 
-def remove_emptied_dirs(spark: SparkSession, files: list[str], root: str) -> None:
-    """Delete the directories between ``files`` and ``root`` that are empty, deepest first, through
-    Hadoop's filesystem API (local disks, S3A). A directory that gained a file meanwhile makes the
-    delete fail, and stays."""
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
-    hadoop_path = jvm.org.apache.hadoop.fs.Path
-    root_depth = hadoop_path(root).depth()
-    dirs: dict[str, object] = {}
-    for f in files:
-        d = hadoop_path(jvm.java.net.URI(f)).getParent()
-        while d is not None and d.depth() > root_depth and d.toString() not in dirs:
-            dirs[d.toString()] = d
-            d = d.getParent()
-    for d in sorted(dirs.values(), key=lambda d: d.depth(), reverse=True):  # type: ignore[attr-defined]
-        fs = d.getFileSystem(hadoop_conf)  # type: ignore[attr-defined]
+@dataclass
+class EmptiedDirPruner:
+    """Removes the landing directories that archiving emptied: Spark moves files out, never directories,
+    and an empty directory is still listed on every trigger (bench/reports/discovery.md).
+
+    Spark archives a batch's files when it plans the next batch, so each batch removes the emptied
+    directories of the previous one; the first batch after a start sweeps the whole prefix once
+    (the last batch before a stop left its directories behind).
+    """
+
+    root: str
+    _taken: list[str] | None = field(default=None, init=False)
+
+    def __call__(self, spark: SparkSession, files: list[str]) -> None:
+        fs = HadoopFs(spark)
+        if self._taken is None:
+            fs.remove_empty_dirs_under(self.root)
+        else:
+            fs.remove_emptied_dirs(self._taken, self.root)
+        self._taken = files
+
+
+class HadoopFs:
+    """Directory clean-up through Hadoop's filesystem API, so local disks and S3A behave the same. A
+    directory that gained a file meanwhile makes its delete fail, and stays."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+        self.conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+
+    def path(self, uri: str):  # type: ignore[no-untyped-def]
+        return self.jvm.org.apache.hadoop.fs.Path(self.jvm.java.net.URI(uri))
+
+    def remove_if_empty(self, d) -> bool:  # type: ignore[no-untyped-def]
+        fs = d.getFileSystem(self.conf)
         try:
-            if fs.exists(d) and not fs.listStatus(d):
-                fs.delete(d, False)
-        except Exception as e:  # a directory in use is simply left for later
+            return bool(fs.exists(d) and not fs.listStatus(d) and fs.delete(d, False))
+        except Exception as e:  # in use meanwhile: left for later
             log.debug("kept %s: %s", d, e)
+            return False
+
+    def remove_emptied_dirs(self, files: list[str], root: str) -> None:
+        """Remove the empty directories between ``files`` and ``root`` (exclusive), deepest first."""
+        root_depth = self.jvm.org.apache.hadoop.fs.Path(root).depth()
+        dirs: dict[str, object] = {}
+        for f in files:
+            d = self.path(f).getParent()
+            while d is not None and d.depth() > root_depth and d.toString() not in dirs:
+                dirs[d.toString()] = d
+                d = d.getParent()
+        for d in sorted(dirs.values(), key=lambda d: d.depth(), reverse=True):  # type: ignore[attr-defined]
+            self.remove_if_empty(d)
+
+    def remove_empty_dirs_under(self, root: str) -> None:
+        """Remove every empty directory under ``root`` (not ``root`` itself): one listing per directory."""
+        top = self.jvm.org.apache.hadoop.fs.Path(root)
+        fs = top.getFileSystem(self.conf)
+
+        def sweep(d) -> bool:  # type: ignore[no-untyped-def]
+            left = 0
+            for child in fs.listStatus(d):
+                sub = child.getPath()
+                left += not (child.isDirectory() and sweep(sub) and self.remove_if_empty(sub))
+            return left == 0
+
+        if fs.exists(top):
+            sweep(top)

@@ -14,7 +14,7 @@ from sparkify import ingest
 from sparkify.sources import read_whole_files
 from sparkify.tables import ensure_tables
 from streaming.job import run_stream
-from streaming.sink import DimensionSink, RawFilesSink, remove_emptied_dirs
+from streaming.sink import DimensionSink, EmptiedDirPruner, RawFilesSink
 from tests.conftest import lake_config
 from tests.landing import ALL_FILES, land
 from tests.test_backfill import assert_same_star_tables
@@ -98,11 +98,19 @@ def test_backfill_then_stream_hand_off_takes_each_file_once(spark, reference, tm
 
 def test_directories_emptied_by_archiving_are_removed_up_to_the_landing_root(spark, tmp_path):
     root = tmp_path / "song_data"
-    for d in ("A/B/C", "A/B/D", "A/E"):
+    for d in ("A/B/C", "A/B/D", "A/E", "F/G", "H"):
         (root / d).mkdir(parents=True)
-    (root / "A/B/D/keep.json").write_text("{}")
-    taken = [root / "A/B/C/x.json", root / "A/E/y.json"]  # archived by Spark: gone from the landing
-    remove_emptied_dirs(spark, [p.as_uri() for p in taken], str(root))
-    left = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-    assert left == ["A", "A/B", "A/B/D", "A/B/D/keep.json"]
+    for f in ("A/B/D/keep.json", "A/E/taken.json", "H/next.json"):
+        (root / f).write_text("{}")
+    pruner = EmptiedDirPruner(str(root))
+
+    def left() -> list[str]:
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+    pruner(spark, [(root / "A/E/taken.json").as_uri()])  # first batch: sweeps what is already empty
+    assert left() == ["A", "A/B", "A/B/D", "A/B/D/keep.json", "A/E", "A/E/taken.json", "H", "H/next.json"]
+
+    (root / "A/E/taken.json").unlink()  # archived by Spark when it plans the next batch
+    pruner(spark, [(root / "H/next.json").as_uri()])
+    assert left() == ["A", "A/B", "A/B/D", "A/B/D/keep.json", "H", "H/next.json"]
     assert root.is_dir()
