@@ -94,8 +94,9 @@ def ingest_files(
         exclusive: no other job writes the tables meanwhile (the backfill): empty tables may take a
             plain append instead of a MERGE.
         job: who runs the batch (``backfill``, ``stream``); pipeline_metrics names it ``<job>-<dataset>``.
-        dimensions: merge the dimensions too; the stream leaves them to its dimension queries, which
-            read staging (see :func:`merge_dimensions`), so songplays is committed sooner.
+        dimensions: merge everything (the backfill); ``False`` stops at an events batch's new plays,
+            leaving the rest to the stream's dimension queries (:func:`merge_dimensions`), so that
+            songplays is committed sooner.
     """
     started = time.monotonic()
     started_at = dt.datetime.now(dt.UTC)
@@ -121,10 +122,10 @@ def ingest_files(
         with timed(log, f"{batch_id}: staging append"):
             append_staging(config, dataset, routed.filter(~F.col("is_malformed")), txn)
         accepted = routed.filter(is_accepted(F.col("rejections"))).select(*dataset.staging_columns)
-        if counts["rows_in"]:
-            merge_plays(spark, config, dataset, accepted, exclusive)
-            if dimensions:
-                merge_dimensions(spark, config, dataset, accepted, exclusive)
+        if counts["rows_in"] and dimensions:
+            merge_into_star(spark, config, dataset, accepted, exclusive)
+        elif counts["rows_in"] and dataset is EVENTS:
+            merge_new_plays(spark, config, accepted, exclusive)
     finally:
         routed.unpersist()
     result = BatchResult(
@@ -212,27 +213,21 @@ def merge_into_star(
     accepted_df: DataFrame,
     exclusive: bool = False,
 ) -> None:
-    """Every star table a batch touches: its plays first, then the dimensions."""
-    merge_plays(spark, config, dataset, accepted_df, exclusive)
+    """Every star table a batch touches: an events batch's new plays first, then the rest."""
+    if dataset is EVENTS:
+        merge_new_plays(spark, config, accepted_df, exclusive)
     merge_dimensions(spark, config, dataset, accepted_df, exclusive)
 
 
-def merge_plays(
-    spark: SparkSession,
-    config: PipelineConfig,
-    dataset: Dataset,
-    accepted_df: DataFrame,
-    exclusive: bool = False,
+def merge_new_plays(
+    spark: SparkSession, config: PipelineConfig, events_df: DataFrame, exclusive: bool = False
 ) -> None:
-    """songplays: an events batch's plays, or the staged plays a songs batch now resolves (late arrival).
+    """songplays for an events batch's plays, matched to the songs staged so far.
 
-    This is all the stream does before a batch's plays are visible, so it is kept to one MERGE.
+    This is all the stream does after staging before a file's plays are visible: one MERGE.
     """
-    if dataset is SONGS:
-        merge_resolved_plays(spark, config, accepted_df, exclusive)
-    else:
-        songplays = build_songplays(accepted_df, build_song_keys(accepted_staged(spark, config, SONGS)))
-        merge.merge_songplays(spark, config.table_path("songplays"), songplays, exclusive)
+    songplays = build_songplays(events_df, build_song_keys(accepted_staged(spark, config, SONGS)))
+    merge.merge_songplays(spark, config.table_path("songplays"), songplays, exclusive)
 
 
 def merge_resolved_plays(
@@ -259,8 +254,9 @@ def merge_dimensions(
     accepted_df: DataFrame,
     exclusive: bool = False,
 ) -> None:
-    """The tables a batch's rows describe, each derived from staged rows alone (no songplays needed):
-    songs and artists from song records; time, users and users_level_history from events."""
+    """What a batch's staged rows imply beyond new plays: songs and artists from song records, and the
+    earlier plays those songs now resolve (late arrival); time, users and users_level_history from
+    events. Each is derived from staged rows alone, so the stream can run it on its own trigger."""
     path = config.table_path
     if dataset is SONGS:
         merge.merge_songs(spark, path("songs"), build_songs(accepted_df), exclusive)
@@ -269,6 +265,7 @@ def merge_dimensions(
             accepted_df.select("artist_id").distinct(), "artist_id", "left_semi"
         )
         merge.merge_artists(spark, path("artists"), build_artists(touched), exclusive)
+        merge_resolved_plays(spark, config, accepted_df, exclusive)
         return
     merge.merge_time(spark, path("time"), build_time(build_plays(accepted_df)), exclusive)
     merge.merge_users(spark, path("users"), build_users(accepted_df), exclusive)

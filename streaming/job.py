@@ -1,9 +1,10 @@
 """``sparkify stream``: four queries into the star tables until stopped.
 
-Per dataset (songs, events), a query over the landing prefix takes new files into staging and makes
-their plays visible in songplays, and a second query over what the first appended to staging updates
-the dimensions on a slower trigger. Splitting them keeps a file's way into songplays short (the
-freshness target) while the dimensions, which need a scan of the staged history, catch up in bulk.
+Per dataset (songs, events), a query over the landing prefix takes new files into staging (events: and
+their plays into songplays), and a second query over what the first appended to staging merges the
+rest on a slower trigger: the dimensions, and the earlier plays late songs resolve. Splitting them
+keeps a file's way into songplays short (the freshness target) while the rest, which rescans staged
+history, catches up in bulk.
 
 SIGTERM or SIGINT asks the queries to stop once their current micro-batch is done; a restart resumes
 from the checkpoints. ``--available-now`` takes what has landed and stops, through the same code path:
@@ -41,7 +42,7 @@ def landing_root(config: PipelineConfig, dataset: ingest.Dataset) -> str:
 def start_raw_query(
     spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset, trigger: dict[str, object]
 ) -> StreamingQuery:
-    """New files under ``dataset``'s landing prefix → staging → songplays."""
+    """New files under ``dataset``'s landing prefix → staging (→ songplays for events)."""
     root = landing_root(config, dataset)
     archive = config.stream.clean_source == "archive"
     checkpoint = config.checkpoint_path(dataset.name)
@@ -55,7 +56,7 @@ def start_raw_query(
 def start_dimension_query(
     spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset, trigger: dict[str, object]
 ) -> StreamingQuery:
-    """Rows appended to ``dataset``'s staging table → the dimensions."""
+    """Rows appended to ``dataset``'s staging table → the rest of the star (see ``DimensionSink``)."""
     name = f"{dataset.name}-dimensions"
     checkpoint = config.checkpoint_path(name)
     stream_df = staging_stream(

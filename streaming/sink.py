@@ -2,10 +2,10 @@
 
 Two kinds of query run per dataset (see streaming.job):
 
-- :class:`RawFilesSink`, per batch of landed files: parse, quarantine, staging, then the MERGE that
-  makes the batch's plays visible in songplays. Nothing else, so songplays is fresh.
-- :class:`DimensionSink`, per batch of rows the first query appended to staging: the dimensions
-  (time, users, users_level_history; songs, artists), on a slower trigger.
+- :class:`RawFilesSink`, per batch of landed files: parse, quarantine, staging, and for events the
+  MERGE that makes the batch's plays visible in songplays. Nothing else, so songplays is fresh.
+- :class:`DimensionSink`, per batch of rows the first query appended to staging, on a slower trigger:
+  time, users, users_level_history; songs, artists and the earlier plays late songs resolve.
 
 A micro-batch replayed after a crash carries the same input under the same batch id (Spark's sources
 guarantee it), so:
@@ -68,7 +68,7 @@ class QuerySink:
 
 @dataclass
 class RawFilesSink(QuerySink):
-    """Landed files → staging → songplays (and, with a ``pruner``, emptied landing directories removed)."""
+    """Landed files → staging → (events) songplays; with a ``pruner``, emptied landing directories go."""
 
     pruner: EmptiedDirPruner | None = None  # when taken files are archived out of the landing prefix
 
@@ -91,7 +91,8 @@ class RawFilesSink(QuerySink):
 
 @dataclass
 class DimensionSink(QuerySink):
-    """Rows the stream staged → the dimensions. Rows the backfill staged are skipped: it merged them."""
+    """Rows the stream staged → the rest of the star (``ingest.merge_dimensions``). Rows the backfill
+    staged are skipped: it merged them itself."""
 
     kind = "-dimensions"
 
