@@ -1,6 +1,7 @@
 """Configuration profiles (TOML) and their loader: where landing data, tables and checkpoints live."""
 
 from checkpoints_config.loader import (
+    FAIR_POOLS,
     ConfigError,
     PipelineConfig,
     S3Settings,
@@ -12,6 +13,7 @@ from checkpoints_config.loader import (
 )
 
 __all__ = [
+    "FAIR_POOLS",
     "ConfigError",
     "PipelineConfig",
     "S3Settings",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 PROFILE_DIR = Path(__file__).resolve().parent
+FAIR_POOLS = PROFILE_DIR / "fairscheduler.xml"  # the stream's scheduler pools (see sparkify.session)
 PROFILES = ("local", "s3", "emr")
 DEFAULT_PROFILE = "local"
 ENV_PREFIX = "SPARKIFY_"

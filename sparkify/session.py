@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from checkpoints_config import PipelineConfig
+from checkpoints_config import FAIR_POOLS, PipelineConfig
 
 # EMR's emr-spark-8.x bundles Spark 4.1 with Delta 4.2.0; we pin the same pair (see README).
 DELTA_PACKAGE = "io.delta:delta-spark_4.1_2.13:4.2.0"
@@ -88,6 +88,10 @@ def session_conf(config: PipelineConfig) -> dict[str, str]:
         "spark.sql.files.maxPartitionBytes": s.max_partition_bytes,
         # Thousands of tiny song files: the open cost decides how many land in one partition.
         "spark.sql.files.openCostInBytes": s.open_cost_bytes,
+        # The stream's queries share the cores by pool (checkpoints_config/fairscheduler.xml), so the
+        # dimension queries' long jobs do not hold up the next batch of new plays.
+        "spark.scheduler.mode": "FAIR",
+        "spark.scheduler.allocation.file": str(FAIR_POOLS),
         "spark.ui.enabled": str(s.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
         # Change data feed on every new table: `sparkify changes` reads it.

@@ -56,8 +56,11 @@ class QuerySink:
     app_id: str | None = field(default=None, init=False)
 
     kind = ""  # "" for the raw-file query, "-dimensions" for the dimension query
+    pool = "plays"  # Spark's scheduler pool for the batch's jobs (checkpoints_config/fairscheduler.xml)
 
-    def txn(self, spark: SparkSession, batch_id: int) -> tuple[str, int]:
+    def begin_batch(self, spark: SparkSession, batch_id: int) -> tuple[str, int]:
+        """Put the jobs of this batch (this thread's) in the query's pool; return its Delta txn id."""
+        spark.sparkContext.setLocalProperty("spark.scheduler.pool", self.pool)
         if self.app_id is None:
             self.app_id = query_id(spark, self.checkpoint)
         return self.app_id, batch_id
@@ -74,7 +77,7 @@ class RawFilesSink(QuerySink):
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
-        txn = self.txn(spark, batch_id)
+        txn = self.begin_batch(spark, batch_id)
         label = self.batch_label(batch_id)
         batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)  # read once: checked, then ingested
         try:
@@ -95,10 +98,11 @@ class DimensionSink(QuerySink):
     staged are skipped: it merged them itself."""
 
     kind = "-dimensions"
+    pool = "dimensions"
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
-        txn = self.txn(spark, batch_id)
+        txn = self.begin_batch(spark, batch_id)
         label = self.batch_label(batch_id)
         started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
         staged = batch_df.filter(F.col("batch_id").startswith(STREAM_BATCH_PREFIX))

@@ -28,7 +28,7 @@ def lake_config(root: Path, **env: str) -> PipelineConfig:
 
 @pytest.fixture(scope="session")
 def spark():
-    """The one SparkSession of the run, tuned for tests: 2 shuffle partitions, no UI, few snapshot parts."""
+    """The one SparkSession of the run, tuned for tests: 2 shuffle (and Delta snapshot) partitions, no UI."""
     from sparkify.session import build_spark
 
     config = load_config(
@@ -39,7 +39,6 @@ def spark():
         app_name="sparkify-tests",
         with_s3=True,  # the s3 tests point it at a server on 127.0.0.1 with sparkify.session.use_s3
         extra_conf={
-            "spark.databricks.delta.snapshotPartitions": "2",
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
             "spark.driver.memory": "3g",
         },

@@ -50,6 +50,8 @@ def test_local_session_is_utc_delta_enabled_tuned_and_on_loopback(tmp_path):
     expected = {
         **DELTA_CONF,
         "spark.sql.shuffle.partitions": "7",
+        "spark.databricks.delta.snapshotPartitions": "7",
+        "spark.scheduler.mode": "FAIR",
         "spark.driver.memory": "4g",
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
@@ -272,3 +274,13 @@ def test_started_session_left_a_jar_manifest_for_an_offline_restart(spark):
 
     assert sorted(conf.get("spark.jars", "").split(",")) == sorted(loaded)
     assert any(os.path.basename(j).startswith("io.delta_delta-spark") for j in loaded)
+
+
+@pytest.mark.spark
+def test_the_scheduler_pools_the_stream_sinks_name_exist(spark):
+    from streaming.sink import DimensionSink, RawFilesSink
+
+    sc = spark.sparkContext._jsc.sc()
+    for pool in (RawFilesSink.pool, DimensionSink.pool):
+        assert sc.getPoolForName(pool).isDefined(), pool
+    assert sc.getPoolForName("plays").get().weight() > sc.getPoolForName("dimensions").get().weight()
