@@ -530,8 +530,8 @@ def conclusion_lines(
         f"prefix holds only files not taken yet; yet on a local filesystem the {dirs:,} directories the "
         f"files were in stay behind, empty, and are still walked: {listing('archive', small):,.0f} → "
         f"{listing('archive', big):,.0f} ms. With those directories removed by the sink (`pruned`, "
-        "`streaming.sink.EmptiedDirPruner`, through Hadoop's filesystem API so that S3A's directory "
-        "markers go too) the listing is "
+        "`streaming.sink.EmptiedDirPruner`: os calls on a local disk, Hadoop's filesystem API on S3A) "
+        "the listing is "
         f"{listing('pruned', small):,.0f} → {listing('pruned', big):,.0f} ms: **archive + no empty "
         "directories keeps discovery flat**; that is the stream's configuration (`stream.clean_source = "
         '"archive"` in every profile).',

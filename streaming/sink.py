@@ -21,11 +21,15 @@ id, so the new query's batch 0 is not mistaken for the old one's and silently sk
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
@@ -83,7 +87,7 @@ class RawFilesSink(QuerySink):
         try:
             files = [r.source_file for r in batch.select("source_file").collect()]
             if self.pruner is not None:
-                self.pruner(spark, files)
+                self.pruner(spark, files, batch_id)
             fresh = without_files_taken_elsewhere(spark, self.config, self.dataset, batch, files, label)
             ingest.ingest_files(
                 spark, self.config, self.dataset, fresh, label, txn=txn, job="stream", dimensions=False
@@ -156,32 +160,56 @@ class EmptiedDirPruner:
     and an empty directory is still listed on every trigger (bench/reports/discovery.md).
 
     Spark archives a batch's files when it plans the next batch, so each batch removes the emptied
-    directories of the previous one; the first batch after a start sweeps the whole prefix once
-    (the last batch before a stop left its directories behind).
+    directories of the previous one. The last batch before a stop leaves its directories behind, so the
+    first batch after a restart sweeps the prefix once (a new checkpoint has archived nothing yet).
     """
 
     root: str
     _taken: list[str] | None = field(default=None, init=False)
 
-    def __call__(self, spark: SparkSession, files: list[str]) -> None:
-        fs = HadoopFs(spark)
-        if self._taken is None:
-            fs.remove_empty_dirs_under(self.root)
-        else:
-            fs.remove_emptied_dirs(self._taken, self.root)
+    def __call__(self, spark: SparkSession, files: list[str], batch_id: int) -> None:
+        dirs = LocalDirs() if is_local(self.root) else HadoopDirs(spark)
+        if self._taken is not None:
+            dirs.remove_emptied(self._taken, self.root)
+        elif batch_id > 0:
+            dirs.remove_empty_under(self.root)
         self._taken = files
 
 
-class HadoopFs:
-    """Directory clean-up through Hadoop's filesystem API, so local disks and S3A behave the same. A
-    directory that gained a file meanwhile makes its delete fail, and stays."""
+def is_local(path: str) -> bool:
+    return path.startswith("file:") or "://" not in path
+
+
+class LocalDirs:
+    """Directory clean-up on a local disk (no JVM round trip per directory). ``rmdir`` refuses a
+    directory that gained a file meanwhile, which then stays."""
+
+    @staticmethod
+    def local(path: str) -> Path:
+        return Path(unquote(urlparse(path).path) if path.startswith("file:") else path)
+
+    def remove_emptied(self, files: list[str], root: str) -> None:
+        top = self.local(root)
+        dirs = {d for f in files for d in self.local(f).parents if top in d.parents}
+        for d in sorted(dirs, key=lambda d: len(d.parts), reverse=True):
+            with contextlib.suppress(OSError):  # not empty, or gone
+                d.rmdir()
+
+    def remove_empty_under(self, root: str) -> None:
+        top = self.local(root)
+        for d, _, _ in os.walk(top, topdown=False):
+            if Path(d) != top:
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)
+
+
+class HadoopDirs:
+    """Directory clean-up through Hadoop's filesystem API (S3A and the rest). A directory that gained a
+    file meanwhile makes its delete fail, and stays."""
 
     def __init__(self, spark: SparkSession) -> None:
         self.jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
         self.conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
-
-    def path(self, uri: str):  # type: ignore[no-untyped-def]
-        return self.jvm.org.apache.hadoop.fs.Path(self.jvm.java.net.URI(uri))
 
     def remove_if_empty(self, d) -> bool:  # type: ignore[no-untyped-def]
         fs = d.getFileSystem(self.conf)
@@ -191,19 +219,20 @@ class HadoopFs:
             log.debug("kept %s: %s", d, e)
             return False
 
-    def remove_emptied_dirs(self, files: list[str], root: str) -> None:
+    def remove_emptied(self, files: list[str], root: str) -> None:
         """Remove the empty directories between ``files`` and ``root`` (exclusive), deepest first."""
-        root_depth = self.jvm.org.apache.hadoop.fs.Path(root).depth()
+        hadoop_path = self.jvm.org.apache.hadoop.fs.Path
+        root_depth = hadoop_path(root).depth()
         dirs: dict[str, object] = {}
         for f in files:
-            d = self.path(f).getParent()
+            d = hadoop_path(self.jvm.java.net.URI(f)).getParent()
             while d is not None and d.depth() > root_depth and d.toString() not in dirs:
                 dirs[d.toString()] = d
                 d = d.getParent()
         for d in sorted(dirs.values(), key=lambda d: d.depth(), reverse=True):  # type: ignore[attr-defined]
             self.remove_if_empty(d)
 
-    def remove_empty_dirs_under(self, root: str) -> None:
+    def remove_empty_under(self, root: str) -> None:
         """Remove every empty directory under ``root`` (not ``root`` itself): one listing per directory."""
         top = self.jvm.org.apache.hadoop.fs.Path(root)
         fs = top.getFileSystem(self.conf)

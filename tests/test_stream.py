@@ -14,7 +14,7 @@ from sparkify import ingest
 from sparkify.sources import read_whole_files
 from sparkify.tables import ensure_tables
 from streaming.job import run_stream
-from streaming.sink import DimensionSink, EmptiedDirPruner, RawFilesSink
+from streaming.sink import DimensionSink, EmptiedDirPruner, HadoopDirs, LocalDirs, RawFilesSink
 from tests.conftest import lake_config
 from tests.landing import ALL_FILES, land
 from tests.test_backfill import assert_same_star_tables
@@ -96,21 +96,56 @@ def test_backfill_then_stream_hand_off_takes_each_file_once(spark, reference, tm
     assert [r.source_file.rsplit("/", 1)[1] for r in stream_batches] == ["2018-12-01-events.json"]
 
 
-def test_directories_emptied_by_archiving_are_removed_up_to_the_landing_root(spark, tmp_path):
-    root = tmp_path / "song_data"
+def landing_tree(root):
     for d in ("A/B/C", "A/B/D", "A/E", "F/G", "H"):
         (root / d).mkdir(parents=True)
     for f in ("A/B/D/keep.json", "A/E/taken.json", "H/next.json"):
         (root / f).write_text("{}")
-    pruner = EmptiedDirPruner(str(root))
+    return lambda: sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
-    def left() -> list[str]:
-        return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
-    pruner(spark, [(root / "A/E/taken.json").as_uri()])  # first batch: sweeps what is already empty
+@pytest.mark.parametrize("dirs", [LocalDirs, HadoopDirs])  # HadoopDirs serves S3A; same rules
+def test_directories_emptied_by_archiving_are_removed_up_to_the_landing_root(spark, tmp_path, dirs):
+    root = tmp_path / "song_data"
+    left = landing_tree(root)
+    fs = dirs() if dirs is LocalDirs else dirs(spark)
+
+    fs.remove_empty_under(root.as_uri())
     assert left() == ["A", "A/B", "A/B/D", "A/B/D/keep.json", "A/E", "A/E/taken.json", "H", "H/next.json"]
 
-    (root / "A/E/taken.json").unlink()  # archived by Spark when it plans the next batch
-    pruner(spark, [(root / "H/next.json").as_uri()])
+    (root / "A/E/taken.json").unlink()  # archived by Spark
+    fs.remove_emptied([(root / "A/E/taken.json").as_uri(), (root / "A/B/D/x.json").as_uri()], str(root))
     assert left() == ["A", "A/B", "A/B/D", "A/B/D/keep.json", "H", "H/next.json"]
     assert root.is_dir()
+
+
+def test_the_pruner_sweeps_on_a_restart_then_follows_the_previous_batch(spark, tmp_path):
+    root = tmp_path / "song_data"
+    left = landing_tree(root)
+    before = left()
+
+    EmptiedDirPruner(str(root))(spark, [(root / "H/next.json").as_uri()], batch_id=0)
+    assert left() == before  # a new checkpoint: nothing was archived, nothing to sweep
+
+    pruner = EmptiedDirPruner(str(root))
+    pruner(spark, [(root / "A/E/taken.json").as_uri()], batch_id=7)  # a restart
+    assert "F" not in left() and "A/B/C" not in left()
+    (root / "A/E/taken.json").unlink()  # Spark archives batch 7's files as it plans batch 8
+    pruner(spark, [(root / "H/next.json").as_uri()], batch_id=8)
+    assert left() == ["A", "A/B", "A/B/D", "A/B/D/keep.json", "H", "H/next.json"]
+
+
+def test_a_song_landing_after_its_plays_were_streamed_resolves_them(spark, reference, tmp_path):
+    _, _, _, expected = reference
+    config = lake_config(tmp_path)
+    events = [f for f in ALL_FILES if f.startswith("log_data/")]
+    songs = [f for f in ALL_FILES if f.startswith("song_data/")]
+    assert songs[0].endswith("TRAAA0000000000001.json")  # SOA, the better match for the Uprising plays
+    land(tmp_path / "landing", only=events + songs[1:])
+    run_stream(spark, config, available_now=True, out=io.StringIO())
+    plays = spark.read.format("delta").load(config.table_path("songplays"))
+    assert plays.filter(F.col("song_id") == "SOB").count() > 0  # matched to what had landed
+
+    land(tmp_path / "landing", only=songs[:1])
+    run_stream(spark, config, available_now=True, out=io.StringIO())
+    assert_same_star_tables(spark, config, expected)
