@@ -54,7 +54,11 @@ def start_raw_query(
 
 
 def start_dimension_query(
-    spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset, trigger: dict[str, object]
+    spark: SparkSession,
+    config: PipelineConfig,
+    dataset: ingest.Dataset,
+    trigger: dict[str, object],
+    turns: threading.Lock,
 ) -> StreamingQuery:
     """Rows appended to ``dataset``'s staging table → the rest of the star (see ``DimensionSink``)."""
     name = f"{dataset.name}-dimensions"
@@ -62,7 +66,7 @@ def start_dimension_query(
     stream_df = staging_stream(
         spark, config.table_path(dataset.staging.name), dimension_start_version(spark, config, dataset)
     )
-    return start(stream_df, name, checkpoint, DimensionSink(config, dataset, checkpoint), trigger)
+    return start(stream_df, name, checkpoint, DimensionSink(config, dataset, checkpoint, turns), trigger)
 
 
 def start(
@@ -106,7 +110,10 @@ def start_queries(
     queries = []
     if phase in ("dimensions", "all"):
         trigger = now if available_now else {"processingTime": stream.dimensions_trigger_interval}
-        queries += [start_dimension_query(spark, config, d, trigger) for d in (ingest.SONGS, ingest.EVENTS)]
+        turns = threading.Lock()  # one dimension batch at a time
+        queries += [
+            start_dimension_query(spark, config, d, trigger, turns) for d in (ingest.SONGS, ingest.EVENTS)
+        ]
     if phase in ("raw", "all"):
         trigger = now if available_now else {"processingTime": stream.trigger_interval}
         queries += [start_raw_query(spark, config, d, trigger) for d in (ingest.SONGS, ingest.EVENTS)]

@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,13 @@ class RawFilesSink(QuerySink):
 @dataclass
 class DimensionSink(QuerySink):
     """Rows the stream staged → the rest of the star (``ingest.merge_dimensions``). Rows the backfill
-    staged are skipped: it merged them itself."""
+    staged are skipped: it merged them itself.
+
+    The dimension queries of both datasets share ``turns``: their triggers fall on the same instants,
+    and two such batches at once would double the load that holds up the next batch of new plays.
+    """
+
+    turns: threading.Lock = field(default_factory=threading.Lock)
 
     kind = "-dimensions"
     pool = "dimensions"
@@ -108,15 +115,16 @@ class DimensionSink(QuerySink):
         spark = batch_df.sparkSession
         txn = self.begin_batch(spark, batch_id)
         label = self.batch_label(batch_id)
-        started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
-        staged = batch_df.filter(F.col("batch_id").startswith(STREAM_BATCH_PREFIX))
-        rows = ingest.accepted_rows(staged, self.dataset).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            counts = rows.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first()
-            if counts["n"]:
-                ingest.merge_dimensions(spark, self.config, self.dataset, rows)
-        finally:
-            rows.unpersist()
+        with self.turns:
+            started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
+            staged = batch_df.filter(F.col("batch_id").startswith(STREAM_BATCH_PREFIX))
+            rows = ingest.accepted_rows(staged, self.dataset).persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                counts = rows.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first()
+                if counts["n"]:
+                    ingest.merge_dimensions(spark, self.config, self.dataset, rows)
+            finally:
+                rows.unpersist()
         result = ingest.BatchResult(
             self.dataset.name, label, counts["n"], counts["n"], 0, time.monotonic() - started
         )

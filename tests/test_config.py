@@ -60,7 +60,7 @@ def test_local_profile_is_the_default_and_lives_under_lake_in_cwd(cwd):
         stream=StreamSettings(
             trigger_interval="2 seconds",
             max_files_per_trigger=200,
-            dimensions_trigger_interval="30 seconds",
+            dimensions_trigger_interval="1 minute",
             clean_source="archive",
         ),
         s3=S3Settings(
