@@ -18,7 +18,7 @@ from pyspark.sql import SparkSession
 
 from batch_backfill.chunks import chunk_files
 from checkpoints_config import PipelineConfig
-from sparkify import ingest, tables
+from sparkify import ingest, status, tables
 from sparkify.progress import Progress, timed
 from sparkify.sources import list_raw_files, read_whole_files
 
@@ -105,25 +105,11 @@ def pending_files(
 
 def recover_unfinished(spark: SparkSession, config: PipelineConfig, out: TextIO) -> int:
     """Merge again, from staging, every backfill batch that was staged but has no pipeline_metrics row."""
-    done = spark.read.format("delta").load(config.table_path(tables.PIPELINE_METRICS.name)).select("batch_id")
-    recovered = 0
-    for dataset in (ingest.SONGS, ingest.EVENTS):
-        staged = spark.read.format("delta").load(config.table_path(dataset.staging.name))
-        unfinished = (
-            staged.select("batch_id")
-            .distinct()
-            .filter(F.col("batch_id").startswith(BATCH_PREFIX))
-            .join(done, "batch_id", "left_anti")
-            .orderBy("batch_id")
-            .collect()
-        )
-        for row in unfinished:
-            batch_id = row["batch_id"]
-            print(
-                f"[backfill] {batch_id} was staged but not merged: merging it from staging",
-                file=out,
-                flush=True,
-            )
-            ingest.recover_batch(spark, config, dataset, batch_id, exclusive=True)
-            recovered += 1
-    return recovered
+    unfinished = (
+        status.unfinished_batches(spark, config).filter(F.col("batch_id").startswith(BATCH_PREFIX)).collect()
+    )
+    datasets = {d.name: d for d in (ingest.SONGS, ingest.EVENTS)}
+    for row in sorted(unfinished, key=lambda r: (r.dataset != "songs", r.batch_id)):  # songs first
+        print(f"[backfill] {row.batch_id} was staged but not merged: merging it again", file=out, flush=True)
+        ingest.recover_batch(spark, config, datasets[row.dataset], row.batch_id, exclusive=True)
+    return len(unfinished)

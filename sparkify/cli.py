@@ -235,6 +235,8 @@ def run_status(args: argparse.Namespace) -> int:
     print("\nfiles landed but not loaded yet:")
     for dataset, root in ((ingest.SONGS, config.paths.song_data), (ingest.EVENTS, config.paths.log_data)):
         print(f"  {dataset.name:<7} {len(pending_files(spark, config, dataset, root)):,}  ({root})")
+    print("\nbatches staged but not finished (failed after staging, or running now):")
+    print_rows(status.unfinished_batches(spark, config), "table")
     print("\nquarantined lines by reason:")
     print_rows(status.rejections(spark, config), "table")
     return 0

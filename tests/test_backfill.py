@@ -13,7 +13,7 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from batch_backfill.job import run_backfill
-from sparkify import ingest
+from sparkify import ingest, status
 from sparkify.keys import songplay_id_of
 from sparkify.sources import read_whole_files
 from sparkify.tables import SONGPLAYS, ensure_tables
@@ -167,6 +167,8 @@ def test_backfill_killed_at_a_step_then_rerun_ends_complete(spark, reference, tm
     monkeypatch.setattr(ingest, step, dies_on_the_events_batch)
     with pytest.raises(KeyboardInterrupt):
         run_backfill(spark, config, out=io.StringIO())
+    unfinished = [(r.dataset, r.rows_staged > 0) for r in status.unfinished_batches(spark, config).collect()]
+    assert unfinished == ([] if step == "append_staging" else [("events", True)])  # what `status` shows
     monkeypatch.setattr(ingest, step, original)
     out = io.StringIO()
     summary = run_backfill(spark, config, out=out)
