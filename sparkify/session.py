@@ -69,9 +69,20 @@ def build_spark(
             ) from e
         raise SparkStartError(f"Spark did not start: {e}") from e
     spark.sparkContext.setLogLevel("WARN")
+    quiet_handled_conflicts(spark)
     if "spark.jars.packages" in conf:
         remember_resolved_jars(spark, conf["spark.jars.packages"].split(","), ivy_dir())
     return spark
+
+
+def quiet_handled_conflicts(spark: SparkSession) -> None:
+    """Delta logs a MERGE that loses a commit race at ERROR, with its stack, before raising it; the
+    pipeline retries those (sparkify.retry, which logs a one-line warning), and any other MERGE failure
+    still reaches the caller as an exception with its message."""
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        "org.apache.spark.sql.delta.commands.MergeIntoCommand", jvm.org.apache.logging.log4j.Level.FATAL
+    )
 
 
 def session_conf(config: PipelineConfig) -> dict[str, str]:
