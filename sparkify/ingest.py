@@ -122,10 +122,8 @@ def ingest_files(
         with timed(log, f"{batch_id}: staging append"):
             append_staging(config, dataset, routed.filter(~F.col("is_malformed")), txn)
         accepted = routed.filter(is_accepted(F.col("rejections"))).select(*dataset.staging_columns)
-        if counts["rows_in"] and dimensions:
-            merge_into_star(spark, config, dataset, accepted, exclusive)
-        elif counts["rows_in"] and dataset is EVENTS:
-            merge_new_plays(spark, config, accepted, exclusive)
+        if counts["rows_in"]:
+            merge_into_star(spark, config, dataset, accepted, exclusive, dimensions)
     finally:
         routed.unpersist()
     result = BatchResult(
@@ -212,11 +210,14 @@ def merge_into_star(
     dataset: Dataset,
     accepted_df: DataFrame,
     exclusive: bool = False,
+    dimensions: bool = True,
 ) -> None:
-    """Every star table a batch touches: an events batch's new plays first, then the rest."""
+    """Every star table a batch touches: an events batch's new plays first, then (``dimensions``) the
+    rest."""
     if dataset is EVENTS:
         merge_new_plays(spark, config, accepted_df, exclusive)
-    merge_dimensions(spark, config, dataset, accepted_df, exclusive)
+    if dimensions:
+        merge_dimensions(spark, config, dataset, accepted_df, exclusive)
 
 
 def merge_new_plays(

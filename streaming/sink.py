@@ -87,14 +87,14 @@ class RawFilesSink(QuerySink):
         batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)  # read once: checked, then ingested
         try:
             files = [r.source_file for r in batch.select("source_file").collect()]
-            if self.pruner is not None:
-                self.pruner(spark, files, batch_id)
             fresh = without_files_taken_elsewhere(spark, self.config, self.dataset, batch, files, label)
             ingest.ingest_files(
                 spark, self.config, self.dataset, fresh, label, txn=txn, job="stream", dimensions=False
             )
         finally:
             batch.unpersist()
+        if self.pruner is not None:  # housekeeping, after the batch's plays are visible
+            self.pruner(spark, files, batch_id)
 
 
 @dataclass
