@@ -28,7 +28,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -75,42 +74,11 @@ class QuerySink:
         return f"{STREAM_BATCH_PREFIX}{self.dataset.name}{self.kind}-{self.app_id[:8]}-{batch_id:08d}"  # type: ignore[index]
 
 
-class PlaysFirst:
-    """Lets dimension work give way to the batches that make new plays visible (the freshness path).
-
-    On two cores a dimension batch running beside a file batch slows it 2-3x (bench/reports/
-    freshness.md). File batches mark themselves running; a dimension batch waits before each of its
-    MERGEs until none is, but never longer than ``max_wait_s``, so a steady backlog of files cannot
-    starve the dimensions.
-    """
-
-    def __init__(self, max_wait_s: float = 15.0) -> None:
-        self.max_wait_s = max_wait_s
-        self._running = 0
-        self._idle = threading.Condition()
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[None]:
-        with self._idle:
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._idle:
-                self._running -= 1
-                self._idle.notify_all()
-
-    def give_way(self) -> None:
-        with self._idle:
-            self._idle.wait_for(lambda: self._running == 0, timeout=self.max_wait_s)
-
-
 @dataclass
 class RawFilesSink(QuerySink):
     """Landed files → staging → (events) songplays; with a ``pruner``, emptied landing directories go."""
 
     pruner: EmptiedDirPruner | None = None  # when taken files are archived out of the landing prefix
-    plays_first: PlaysFirst = field(default_factory=PlaysFirst)
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
@@ -120,10 +88,9 @@ class RawFilesSink(QuerySink):
         try:
             files = [r.source_file for r in batch.select("source_file").collect()]
             fresh = without_files_taken_elsewhere(spark, self.config, self.dataset, batch, files, label)
-            with self.plays_first.running():
-                ingest.ingest_files(
-                    spark, self.config, self.dataset, fresh, label, txn=txn, job="stream", dimensions=False
-                )
+            ingest.ingest_files(
+                spark, self.config, self.dataset, fresh, label, txn=txn, job="stream", dimensions=False
+            )
         finally:
             batch.unpersist()
         if self.pruner is not None:  # housekeeping, after the batch's plays are visible
@@ -140,7 +107,6 @@ class DimensionSink(QuerySink):
     """
 
     turns: threading.Lock = field(default_factory=threading.Lock)
-    plays_first: PlaysFirst = field(default_factory=PlaysFirst)
 
     kind = "-dimensions"
     pool = "dimensions"
@@ -156,8 +122,7 @@ class DimensionSink(QuerySink):
             try:
                 counts = rows.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first()
                 if counts["n"]:
-                    give_way = self.plays_first.give_way
-                    ingest.merge_dimensions(spark, self.config, self.dataset, rows, give_way=give_way)
+                    ingest.merge_dimensions(spark, self.config, self.dataset, rows)
             finally:
                 rows.unpersist()
         result = ingest.BatchResult(
