@@ -8,10 +8,13 @@ Two kinds of query run per dataset (see streaming.job):
   time, users, users_level_history; songs, artists and the earlier plays late songs resolve.
 
 A micro-batch replayed after a crash carries the same input under the same batch id (Spark's sources
-guarantee it), so:
+guarantee it), and only the first batch after a start can be one (Spark re-runs just the last batch
+it had not committed), so:
 
-- the staging and pipeline_metrics appends carry Delta's ``txnAppId``/``txnVersion`` (the query's id and
-  the batch id): a replayed append is skipped by Delta itself;
+- that batch's staging and pipeline_metrics appends carry Delta's ``txnAppId``/``txnVersion`` (the
+  query's id and the batch id): a replayed append is skipped by Delta itself. A raw-file query's later
+  batches append without: Delta answers the check by rebuilding the table's state, a large share of
+  a small batch (the dimension queries, once a minute, always carry them);
 - the quarantine is insert-only by line, and the star MERGEs only let better rows win, so repeating them
   changes nothing (tests/test_merge.py and tests/test_stream.py replay batches to show it).
 
@@ -79,6 +82,8 @@ class RawFilesSink(QuerySink):
     """Landed files → staging → (events) songplays; with a ``pruner``, emptied landing directories go."""
 
     pruner: EmptiedDirPruner | None = None  # when taken files are archived out of the landing prefix
+    _last_batch: int = field(default=-1, init=False)  # the last batch this sink finished; -1: none yet
+    _newest_staged: int = field(default=-1, init=False)  # see newest_staged(), read at the first batch
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
@@ -86,15 +91,30 @@ class RawFilesSink(QuerySink):
         label = self.batch_label(batch_id)
         batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)  # read once: checked, then ingested
         try:
-            files = [r.source_file for r in batch.select("source_file").collect()]
-            fresh = without_files_taken_elsewhere(spark, self.config, self.dataset, batch, files, label)
+            landed = {r.source_file: r.landed_at for r in batch.select("source_file", "landed_at").collect()}
+            may_replay = self._last_batch < 0 or batch_id <= self._last_batch  # first since start, or again
+            if may_replay:
+                self._newest_staged = newest_staged(spark, self.config, self.dataset)
+            fresh = batch
+            if may_replay or min(landed.values(), default=0) <= self._newest_staged:
+                fresh = without_files_taken_elsewhere(
+                    spark, self.config, self.dataset, batch, list(landed), label
+                )
             ingest.ingest_files(
-                spark, self.config, self.dataset, fresh, label, txn=txn, job="stream", dimensions=False
+                spark,
+                self.config,
+                self.dataset,
+                fresh,
+                label,
+                txn=txn if may_replay else None,
+                job="stream",
+                dimensions=False,
             )
         finally:
             batch.unpersist()
+        self._last_batch = batch_id
         if self.pruner is not None:  # housekeeping, after the batch's plays are visible
-            self.pruner(spark, files, batch_id)
+            self.pruner(spark, list(landed), batch_id)
 
 
 @dataclass
@@ -132,6 +152,18 @@ class DimensionSink(QuerySink):
         ingest.record_batch(spark, self.config, query, result, started_at, counts["oldest"], txn)
 
 
+def newest_staged(spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset) -> int:
+    """landed_at of the newest file in ``dataset``'s staging table (-1 when empty).
+
+    Read when a query starts: whatever the backfill (or an earlier checkpoint) staged landed no later,
+    so a later batch whose files all landed after it skips the hand-off lookup, a scan of staging's
+    file names. (A backfill running alongside the stream is not a hand-off: README.)
+    """
+    path = config.table_path(dataset.staging.name)
+    newest = spark.read.format("delta").load(path).agg(F.max("landed_at")).first()[0]
+    return -1 if newest is None else newest
+
+
 def without_files_taken_elsewhere(
     spark: SparkSession,
     config: PipelineConfig,
@@ -143,9 +175,10 @@ def without_files_taken_elsewhere(
     """Drop files that another batch (the backfill, or this stream before a checkpoint reset) staged.
 
     This is the hand-off: a stream started after a backfill sees the old files as new, and skips them
-    here at the cost of one look at staging for these file names (a filter on source_file, which
-    Delta's file statistics mostly answer without reading data). Files staged under this very batch id
-    are kept: that is a replay after a crash, whose merges must still run.
+    here at the cost of one look at staging for these file names (a scan of its source_file column:
+    Delta keeps only a 32-character prefix of strings in its file statistics, too short to tell paths
+    apart). Files staged under this very batch id are kept: that is a replay after a crash, whose
+    merges must still run.
     """
     if not files:
         return batch_df

@@ -4,7 +4,9 @@ all end in the star tables of a one-shot backfill over the same files."""
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import time
 
 import pyspark.sql.functions as F
 import pytest
@@ -13,6 +15,7 @@ from batch_backfill.job import run_backfill
 from sparkify import ingest
 from sparkify.sources import read_whole_files
 from sparkify.tables import ensure_tables
+from streaming import sink as sink_module
 from streaming.job import run_stream
 from streaming.sink import DimensionSink, EmptiedDirPruner, HadoopDirs, LocalDirs, RawFilesSink
 from tests.conftest import lake_config
@@ -94,6 +97,44 @@ def test_backfill_then_stream_hand_off_takes_each_file_once(spark, reference, tm
         .collect()
     )
     assert [r.source_file.rsplit("/", 1)[1] for r in stream_batches] == ["2018-12-01-events.json"]
+
+
+def test_after_its_first_batch_a_query_looks_up_only_files_not_newer_than_staging(
+    spark, tmp_path, monkeypatch
+):
+    """The hand-off lookup runs on a query's first batch, then only for files that landed no later
+    than the newest file staged at its start; an old file the backfill took is still dropped."""
+    config = lake_config(tmp_path)
+    landing = tmp_path / "landing"
+    days = sorted(f for f in ALL_FILES if f.startswith("log_data/"))
+    old, also_old = land(landing, only=days[:2])
+    for path in (old, also_old):
+        os.utime(path, (1_000_000, 1_000_000))  # landed long ago
+    run_backfill(spark, config, out=io.StringIO())
+    [new] = land(landing, only=days[2:])
+    again = new.with_name("again-" + new.name)  # the same day landed again later, under another name
+    shutil.copy(new, again)
+    os.utime(again, (time.time() + 60, time.time() + 60))
+
+    lookups = []
+    real_lookup = sink_module.without_files_taken_elsewhere
+
+    def spy(spark, config, dataset, batch_df, files, label):
+        lookups.append([f.rsplit("/", 1)[1] for f in files])
+        return real_lookup(spark, config, dataset, batch_df, files, label)
+
+    monkeypatch.setattr(sink_module, "without_files_taken_elsewhere", spy)
+    sink = RawFilesSink(config, ingest.EVENTS, checkpoint="unused")
+    sink.app_id = "test-app"
+    every_file = read_whole_files(spark, config.paths.log_data)
+    for batch_id, path in enumerate((new, old, again)):
+        sink(every_file.filter(F.col("source_file").endswith("/" + path.name)), batch_id)
+
+    assert lookups == [[new.name], [old.name]]  # the first batch, then the old file; not the newer one
+    staged = spark.read.format("delta").load(config.table_path("staging_events"))
+    assert staged.count() == staged.select("source_file", "line_number").distinct().count()
+    by_stream = staged.filter(F.col("batch_id").startswith("stream-")).select("source_file").distinct()
+    assert {r.source_file.rsplit("/", 1)[1] for r in by_stream.collect()} == {again.name, new.name}
 
 
 def landing_tree(root):
