@@ -149,20 +149,23 @@ def replace_for_keys(
     """
     changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in columns if c not in row_key)
     values = {c: f"s.{c}" for c in columns}
+    # The fresh rows are read several times (owners, keys, the rows, and by each pass of the MERGE), and
+    # computing them rescans staged history: once is enough.
+    fresh = fresh_df.select(*columns).persist(StorageLevel.MEMORY_AND_DISK)
 
     def attempt() -> None:
         target = DeltaTable.forPath(spark, path)
         if exclusive and is_empty(target):
-            fresh_df.select(*columns).write.format("delta").mode("append").save(path)
+            fresh.write.format("delta").mode("append").save(path)
             return
         stale = (
             target.toDF()
-            .join(fresh_df.select(owner).distinct(), owner, "left_semi")
-            .join(fresh_df.select(*row_key), list(row_key), "left_anti")
+            .join(fresh.select(owner).distinct(), owner, "left_semi")
+            .join(fresh.select(*row_key), list(row_key), "left_anti")
             .select(*columns)
             .withColumn("is_stale", F.lit(True))
         )
-        source = fresh_df.select(*columns).withColumn("is_stale", F.lit(False)).unionByName(stale)
+        source = fresh.withColumn("is_stale", F.lit(False)).unionByName(stale)
         (
             target.alias("t")
             .merge(source.alias("s"), key_condition(row_key))
@@ -172,8 +175,11 @@ def replace_for_keys(
             .execute()
         )
 
-    with timed(log, f"MERGE into {path}"):
-        retry_on_conflict(attempt, f"MERGE into {path}")
+    try:
+        with timed(log, f"MERGE into {path}"):
+            retry_on_conflict(attempt, f"MERGE into {path}")
+    finally:
+        fresh.unpersist()
 
 
 def merge_artists(spark: SparkSession, path: str, artists_df: DataFrame, exclusive: bool = False) -> None:
