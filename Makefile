@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet -e ".[bench]"
 	$(VENV)/bin/python bench/bench_generator.py
 
 $(STAMP): pyproject.toml

@@ -286,7 +286,7 @@ def render_report(results: list[RunResult], stats: DataStats, data: Path, args: 
     else:
         lines += ["**Ratio: not measurable, a job failed: FAIL.**", ""]
     lines += [
-        "No plot: matplotlib is not a dependency of the project, so the figures are tables only.",
+        "No plot yet: this report is tables only (only bench_freshness.py draws one so far).",
         "",
         "## Every run",
         "",

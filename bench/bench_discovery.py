@@ -462,7 +462,7 @@ def render_report(
             ],
         ),
         "",
-        "No plot: matplotlib is not a dependency of the project, so the figures are tables only.",
+        "No plot yet: this report is tables only (only bench_freshness.py draws one so far).",
         "",
         "## Every trigger",
         "",

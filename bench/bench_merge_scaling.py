@@ -450,7 +450,7 @@ def render_report(
         f"{med[(small, 'months')] / med[(small, 'scoped')]:.2f} at {small:,} "
         "(above 1: the bound saves time).",
         "",
-        "No plot: matplotlib is not a dependency of the project, so the figures are tables only.",
+        "No plot yet: this report is tables only (only bench_freshness.py draws one so far).",
         "",
         "## What each MERGE read and wrote (Delta operationMetrics, median over rounds)",
         "",
