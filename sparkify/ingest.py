@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyspark.sql.functions as F
@@ -254,25 +255,36 @@ def merge_dimensions(
     dataset: Dataset,
     accepted_df: DataFrame,
     exclusive: bool = False,
+    give_way: Callable[[], None] = lambda: None,
 ) -> None:
     """What a batch's staged rows imply beyond new plays: songs and artists from song records, and the
     earlier plays those songs now resolve (late arrival); time, users and users_level_history from
-    events. Each is derived from staged rows alone, so the stream can run it on its own trigger."""
+    events. Each is derived from staged rows alone, so the stream can run it on its own trigger.
+
+    ``give_way`` is called before each table's MERGE: the stream waits there while new plays are
+    being merged (see ``streaming.sink.PlaysFirst``).
+    """
     path = config.table_path
     if dataset is SONGS:
+        give_way()
         merge.merge_songs(spark, path("songs"), build_songs(accepted_df), exclusive)
         # An artist's row is the best of all its song records, so recompute the touched artists whole.
         touched = accepted_staged(spark, config, SONGS).join(
             accepted_df.select("artist_id").distinct(), "artist_id", "left_semi"
         )
+        give_way()
         merge.merge_artists(spark, path("artists"), build_artists(touched), exclusive)
+        give_way()
         merge_resolved_plays(spark, config, accepted_df, exclusive)
         return
+    give_way()
     merge.merge_time(spark, path("time"), build_time(build_plays(accepted_df)), exclusive)
+    give_way()
     merge.merge_users(spark, path("users"), build_users(accepted_df), exclusive)
     # A user's level runs depend on all their events: recompute the touched users whole from staging.
     touched_users = accepted_df.select("user_id").filter(F.col("user_id") != "").distinct()
     history_source = accepted_staged(spark, config, EVENTS).join(touched_users, "user_id", "left_semi")
+    give_way()
     merge.merge_level_history(
         spark, path("users_level_history"), build_level_history(history_source), exclusive
     )

@@ -29,7 +29,7 @@ from pyspark.sql.streaming import StreamingQuery
 from checkpoints_config import PipelineConfig
 from sparkify import ingest, tables
 from streaming.listener import BatchLogger
-from streaming.sink import STREAM_BATCH_PREFIX, DimensionSink, EmptiedDirPruner, RawFilesSink
+from streaming.sink import STREAM_BATCH_PREFIX, DimensionSink, EmptiedDirPruner, PlaysFirst, RawFilesSink
 from streaming.sources import raw_file_stream, staging_stream
 
 POLL_S = 0.5
@@ -40,7 +40,11 @@ def landing_root(config: PipelineConfig, dataset: ingest.Dataset) -> str:
 
 
 def start_raw_query(
-    spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset, trigger: dict[str, object]
+    spark: SparkSession,
+    config: PipelineConfig,
+    dataset: ingest.Dataset,
+    trigger: dict[str, object],
+    plays_first: PlaysFirst,
 ) -> StreamingQuery:
     """New files under ``dataset``'s landing prefix → staging (→ songplays for events)."""
     root = landing_root(config, dataset)
@@ -49,7 +53,8 @@ def start_raw_query(
     stream_df = raw_file_stream(
         spark, root, config.stream.max_files_per_trigger, config.archive_path(root) if archive else None
     )
-    sink = RawFilesSink(config, dataset, checkpoint, pruner=EmptiedDirPruner(root) if archive else None)
+    pruner = EmptiedDirPruner(root) if archive else None
+    sink = RawFilesSink(config, dataset, checkpoint, pruner=pruner, plays_first=plays_first)
     return start(stream_df, dataset.name, checkpoint, sink, trigger)
 
 
@@ -59,6 +64,7 @@ def start_dimension_query(
     dataset: ingest.Dataset,
     trigger: dict[str, object],
     turns: threading.Lock,
+    plays_first: PlaysFirst,
 ) -> StreamingQuery:
     """Rows appended to ``dataset``'s staging table → the rest of the star (see ``DimensionSink``)."""
     name = f"{dataset.name}-dimensions"
@@ -66,7 +72,8 @@ def start_dimension_query(
     stream_df = staging_stream(
         spark, config.table_path(dataset.staging.name), dimension_start_version(spark, config, dataset)
     )
-    return start(stream_df, name, checkpoint, DimensionSink(config, dataset, checkpoint, turns), trigger)
+    sink = DimensionSink(config, dataset, checkpoint, turns, plays_first)
+    return start(stream_df, name, checkpoint, sink, trigger)
 
 
 def start(
@@ -108,15 +115,15 @@ def start_queries(
     stream = config.stream
     now = {"availableNow": True}
     queries = []
+    plays_first = PlaysFirst()
+    datasets = (ingest.SONGS, ingest.EVENTS)
     if phase in ("dimensions", "all"):
         trigger = now if available_now else {"processingTime": stream.dimensions_trigger_interval}
         turns = threading.Lock()  # one dimension batch at a time
-        queries += [
-            start_dimension_query(spark, config, d, trigger, turns) for d in (ingest.SONGS, ingest.EVENTS)
-        ]
+        queries += [start_dimension_query(spark, config, d, trigger, turns, plays_first) for d in datasets]
     if phase in ("raw", "all"):
         trigger = now if available_now else {"processingTime": stream.trigger_interval}
-        queries += [start_raw_query(spark, config, d, trigger) for d in (ingest.SONGS, ingest.EVENTS)]
+        queries += [start_raw_query(spark, config, d, trigger, plays_first) for d in datasets]
     return queries
 
 
