@@ -52,7 +52,8 @@ def run_backfill(
     run_id = uuid.uuid4().hex[:8]
     results: list[ingest.BatchResult] = []
     files = 0
-    for dataset, root in ((ingest.SONGS, config.paths.song_data), (ingest.EVENTS, config.paths.log_data)):
+    for dataset in ingest.DATASETS:
+        root = ingest.landing_root(config, dataset)
         with timed(log, f"list {dataset.name} files not loaded yet"):
             pending = pending_files(spark, config, dataset, root)
         progress = Progress(f"backfill {dataset.name}", total=len(pending), unit="files", stream=out)
@@ -108,7 +109,7 @@ def recover_unfinished(spark: SparkSession, config: PipelineConfig, out: TextIO)
     unfinished = (
         status.unfinished_batches(spark, config).filter(F.col("batch_id").startswith(BATCH_PREFIX)).collect()
     )
-    datasets = {d.name: d for d in (ingest.SONGS, ingest.EVENTS)}
+    datasets = {d.name: d for d in ingest.DATASETS}
     for row in sorted(unfinished, key=lambda r: (r.dataset != "songs", r.batch_id)):  # songs first
         print(f"[backfill] {row.batch_id} was staged but not merged: merging it again", file=out, flush=True)
         ingest.recover_batch(spark, config, datasets[row.dataset], row.batch_id, exclusive=True)

@@ -233,7 +233,8 @@ def run_status(args: argparse.Namespace) -> int:
     print("\nper query:")
     print_rows(status.freshness(spark, config), "table")
     print("\nfiles landed but not loaded yet:")
-    for dataset, root in ((ingest.SONGS, config.paths.song_data), (ingest.EVENTS, config.paths.log_data)):
+    for dataset in ingest.DATASETS:
+        root = ingest.landing_root(config, dataset)
         print(f"  {dataset.name:<7} {len(pending_files(spark, config, dataset, root)):,}  ({root})")
     print("\nbatches staged but not finished (failed after staging, or running now):")
     print_rows(status.unfinished_batches(spark, config), "table")

@@ -61,6 +61,12 @@ class Dataset:
 
 SONGS = Dataset("songs", RAW_SONG_SCHEMA, {}, tables.STAGING_SONGS, "raw_songs")
 EVENTS = Dataset("events", RAW_EVENT_SCHEMA, EVENT_COLUMN_NAMES, tables.STAGING_EVENTS, "raw_events")
+DATASETS = (SONGS, EVENTS)  # in this order: plays look up the songs staged before them
+
+
+def landing_root(config: PipelineConfig, dataset: Dataset) -> str:
+    """The prefix ``dataset``'s raw files land under."""
+    return config.paths.song_data if dataset is SONGS else config.paths.log_data
 
 
 @dataclass(frozen=True)

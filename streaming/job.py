@@ -35,10 +35,6 @@ from streaming.sources import raw_file_stream, staging_stream
 POLL_S = 0.5
 
 
-def landing_root(config: PipelineConfig, dataset: ingest.Dataset) -> str:
-    return config.paths.song_data if dataset is ingest.SONGS else config.paths.log_data
-
-
 def start_raw_query(
     spark: SparkSession,
     config: PipelineConfig,
@@ -47,7 +43,7 @@ def start_raw_query(
     plays_first: PlaysFirst,
 ) -> StreamingQuery:
     """New files under ``dataset``'s landing prefix → staging (→ songplays for events)."""
-    root = landing_root(config, dataset)
+    root = ingest.landing_root(config, dataset)
     archive = config.stream.clean_source == "archive"
     checkpoint = config.checkpoint_path(dataset.name)
     stream_df = raw_file_stream(
@@ -116,14 +112,15 @@ def start_queries(
     now = {"availableNow": True}
     queries = []
     plays_first = PlaysFirst()
-    datasets = (ingest.SONGS, ingest.EVENTS)
     if phase in ("dimensions", "all"):
         trigger = now if available_now else {"processingTime": stream.dimensions_trigger_interval}
         turns = threading.Lock()  # one dimension batch at a time
-        queries += [start_dimension_query(spark, config, d, trigger, turns, plays_first) for d in datasets]
+        queries += [
+            start_dimension_query(spark, config, d, trigger, turns, plays_first) for d in ingest.DATASETS
+        ]
     if phase in ("raw", "all"):
         trigger = now if available_now else {"processingTime": stream.trigger_interval}
-        queries += [start_raw_query(spark, config, d, trigger, plays_first) for d in datasets]
+        queries += [start_raw_query(spark, config, d, trigger, plays_first) for d in ingest.DATASETS]
     return queries
 
 
