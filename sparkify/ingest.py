@@ -2,8 +2,9 @@
 
 The backfill calls this per chunk of history and the stream per micro-batch: both jobs share every
 transform and MERGE rule by going through here. Each step is safe to repeat for the same batch:
-quarantine is insert-only by line, staging is written once per batch (the caller guarantees it by
-skipping staged files or by Delta's txnAppId/txnVersion), and the star MERGEs only let better rows win.
+quarantine is insert-only by line, staging and pipeline_metrics are written once per batch (the caller
+guarantees it: the backfill skips staged files, the stream looks up what a replayed batch wrote), and
+the star MERGEs only let better rows win.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pyspark.sql.functions as F
@@ -48,25 +50,31 @@ class DataQualityError(RuntimeError):
 
 @dataclass(frozen=True)
 class Dataset:
+    """What differs between the two kinds of raw file: schema, names, tables, suite, where they land."""
+
     name: str
     raw_schema: StructType
     renames: dict[str, str]
     staging: tables.TableSpec
     suite_name: str
+    landing_key: str  # the ``paths`` setting naming its landing prefix
+    has_plays: bool  # its rows hold plays, merged into songplays as soon as they are staged
 
     @property
     def staging_columns(self) -> list[str]:
         return [f.name for f in self.staging.schema.fields]
 
 
-SONGS = Dataset("songs", RAW_SONG_SCHEMA, {}, tables.STAGING_SONGS, "raw_songs")
-EVENTS = Dataset("events", RAW_EVENT_SCHEMA, EVENT_COLUMN_NAMES, tables.STAGING_EVENTS, "raw_events")
+SONGS = Dataset("songs", RAW_SONG_SCHEMA, {}, tables.STAGING_SONGS, "raw_songs", "song_data", False)
+EVENTS = Dataset(
+    "events", RAW_EVENT_SCHEMA, EVENT_COLUMN_NAMES, tables.STAGING_EVENTS, "raw_events", "log_data", True
+)
 DATASETS = (SONGS, EVENTS)  # in this order: plays look up the songs staged before them
 
 
 def landing_root(config: PipelineConfig, dataset: Dataset) -> str:
     """The prefix ``dataset``'s raw files land under."""
-    return config.paths.song_data if dataset is SONGS else config.paths.log_data
+    return getattr(config.paths, dataset.landing_key)
 
 
 @dataclass(frozen=True)
@@ -79,69 +87,92 @@ class BatchResult:
     seconds: float
 
 
-def ingest_files(
-    spark: SparkSession,
-    config: PipelineConfig,
-    dataset: Dataset,
-    files_df: DataFrame,
-    batch_id: str,
-    txn: tuple[str, int] | None = None,
-    exclusive: bool = False,
-    job: str = "batch",
-    dimensions: bool = True,
-) -> BatchResult:
-    """Take one batch of whole raw files (``source_file``, ``landed_at``, ``value``) into every table.
+@dataclass(frozen=True)
+class RoutedBatch:
+    """A batch's lines parsed, validated and stamped with the batch, held in memory while its steps run."""
 
-    Parameters:
-        dataset: :data:`SONGS` or :data:`EVENTS`.
-        files_df: the batch, one row per file (see ``sparkify.sources.read_whole_files``).
-        batch_id: recorded in staging, quarantine and pipeline_metrics.
-        txn: Delta's (txnAppId, txnVersion) for the staging and metrics appends, so a replayed stream
-            batch is written once; ``None`` when the caller already knows these files are not staged.
-        exclusive: no other job writes the tables meanwhile (the backfill): empty tables may take a
-            plain append instead of a MERGE.
-        job: who runs the batch (``backfill``, ``stream``); pipeline_metrics names it ``<job>-<dataset>``.
-        dimensions: merge everything (the backfill); ``False`` stops at an events batch's new plays,
-            leaving the rest to the stream's dimension queries (:func:`merge_dimensions`), so that
-            songplays is committed sooner.
-    """
-    started = time.monotonic()
-    started_at = dt.datetime.now(dt.UTC)
+    dataset: Dataset
+    batch_id: str
+    started_at: dt.datetime
+    rows_df: DataFrame  # one row per input line: staging columns, is_malformed, rejections, raw_line
+    rows_in: int
+    rows_staged: int
+    rows_quarantined: int
+    oldest_landed_at: int | None
+
+    @property
+    def accepted_df(self) -> DataFrame:
+        """The rows the star tables take."""
+        return self.rows_df.filter(is_accepted(F.col("rejections"))).select(*self.dataset.staging_columns)
+
+    def result(self, seconds: float) -> BatchResult:
+        return BatchResult(
+            self.dataset.name, self.batch_id, self.rows_in, self.rows_staged, self.rows_quarantined, seconds
+        )
+
+
+@contextmanager
+def routed_batch(
+    dataset: Dataset, files_df: DataFrame, batch_id: str, started_at: dt.datetime
+) -> Iterator[RoutedBatch]:
+    """Parse and validate one batch of whole raw files (``source_file``, ``landed_at``, ``value``; see
+    ``sparkify.sources``) once, for every step that follows; raise before anything is written if a
+    ``fail``-policy expectation fails."""
     suite = load_suite(dataset.suite_name)
-    routed = (
+    rows = (
         parse_lines(explode_lines(files_df), dataset.raw_schema, dataset.renames)
         .transform(with_rejections, suite)
         .transform(with_lineage, batch_id, started_at)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
-        stop_on_failures(routed, suite, dataset)
+        stop_on_failures(rows, suite, dataset)
         with timed(log, f"{batch_id}: read, parse and validate"):
-            counts = routed.agg(
+            counts = rows.agg(
                 F.count("*").alias("rows_in"),
                 F.sum((~F.col("is_malformed")).cast("int")).alias("rows_staged"),
                 F.sum((~is_accepted(F.col("rejections"))).cast("int")).alias("rows_quarantined"),
                 F.min("landed_at").alias("oldest_landed_at"),
             ).first()
-        if counts["rows_quarantined"]:
-            with timed(log, f"{batch_id}: quarantine"):
-                write_quarantine(spark, config, dataset, routed, batch_id, started_at)
-        with timed(log, f"{batch_id}: staging append"):
-            append_staging(config, dataset, routed.filter(~F.col("is_malformed")), txn)
-        accepted = routed.filter(is_accepted(F.col("rejections"))).select(*dataset.staging_columns)
-        if counts["rows_in"]:
-            merge_into_star(spark, config, dataset, accepted, exclusive, dimensions)
+        yield RoutedBatch(
+            dataset,
+            batch_id,
+            started_at,
+            rows,
+            counts["rows_in"],
+            counts["rows_staged"] or 0,
+            counts["rows_quarantined"] or 0,
+            counts["oldest_landed_at"],
+        )
     finally:
-        routed.unpersist()
-    result = BatchResult(
-        dataset.name,
-        batch_id,
-        counts["rows_in"],
-        counts["rows_staged"] or 0,
-        counts["rows_quarantined"] or 0,
-        time.monotonic() - started,
-    )
-    record_batch(spark, config, f"{job}-{dataset.name}", result, started_at, counts["oldest_landed_at"], txn)
+        rows.unpersist()
+
+
+def ingest_files(
+    spark: SparkSession,
+    config: PipelineConfig,
+    dataset: Dataset,
+    files_df: DataFrame,
+    batch_id: str,
+    exclusive: bool = False,
+    job: str = "batch",
+) -> BatchResult:
+    """Take one batch of whole raw files into every table: quarantine, staging, the star tables, and
+    its pipeline_metrics row (the backfill's chunk; the stream composes the same steps itself).
+
+    Parameters:
+        exclusive: no other job writes the tables meanwhile (the backfill): empty tables may take a
+            plain append instead of a MERGE.
+        job: who runs the batch; pipeline_metrics names it ``<job>-<dataset>``.
+    """
+    started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
+    with routed_batch(dataset, files_df, batch_id, started_at) as batch:
+        quarantine(spark, config, batch)
+        stage(config, batch)
+        if batch.rows_in:
+            merge_into_star(spark, config, dataset, batch.accepted_df, exclusive)
+    result = batch.result(time.monotonic() - started)
+    record_batch(spark, config, f"{job}-{dataset.name}", result, started_at, batch.oldest_landed_at)
     return result
 
 
@@ -158,42 +189,39 @@ def stop_on_failures(routed_df: DataFrame, suite: Suite, dataset: Dataset) -> No
         )
 
 
-def write_quarantine(
-    spark: SparkSession,
-    config: PipelineConfig,
-    dataset: Dataset,
-    routed_df: DataFrame,
-    batch_id: str,
-    at: dt.datetime,
-) -> None:
-    """Insert every rejected line once, keyed by (dataset, source_file, line_number); the table is
-    partitioned by dataset so the songs and events queries never conflict over it."""
-    rejected = routed_df.filter(~is_accepted(F.col("rejections"))).select(
-        F.lit(dataset.name).alias("dataset"),
+def quarantine(spark: SparkSession, config: PipelineConfig, batch: RoutedBatch) -> None:
+    """Insert every rejected line of the batch once, keyed by (dataset, source_file, line_number): a
+    replayed batch adds nothing. The table is partitioned by dataset so the songs and events queries
+    never conflict over it."""
+    if not batch.rows_quarantined:
+        return
+    rejected = batch.rows_df.filter(~is_accepted(F.col("rejections"))).select(
+        F.lit(batch.dataset.name).alias("dataset"),
         "source_file",
         "line_number",
         RAW_LINE,
         F.col("rejections").alias("reasons"),
-        F.lit(batch_id).alias("batch_id"),
-        F.lit(at).cast("timestamp").alias("quarantined_at"),
+        F.lit(batch.batch_id).alias("batch_id"),
+        F.lit(batch.started_at).cast("timestamp").alias("quarantined_at"),
     )
-    merge.upsert(
-        spark,
-        config.table_path(tables.QUARANTINE.name),
-        rejected.select(*QUARANTINE_SCHEMA.fieldNames()),
-        keys=["dataset", "source_file", "line_number"],
-        better=None,
-        scope=f"t.dataset = '{dataset.name}'",
-    )
+    with timed(log, f"{batch.batch_id}: quarantine"):
+        merge.upsert(
+            spark,
+            config.table_path(tables.QUARANTINE.name),
+            rejected.select(*QUARANTINE_SCHEMA.fieldNames()),
+            keys=["dataset", "source_file", "line_number"],
+            better=None,
+            scope=f"t.dataset = '{batch.dataset.name}'",
+        )
 
 
-def append_staging(
-    config: PipelineConfig, dataset: Dataset, parsed_df: DataFrame, txn: tuple[str, int] | None
-) -> None:
-    writer = parsed_df.select(*dataset.staging_columns).write.format("delta").mode("append")
-    if txn is not None:
-        writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
-    writer.save(config.table_path(dataset.staging.name))
+def stage(config: PipelineConfig, batch: RoutedBatch) -> None:
+    """Append every parsed row of the batch (accepted or not) to staging: a plain append, so the caller
+    makes sure it happens once per batch (the backfill skips staged files, the stream replays:
+    streaming.exactly_once)."""
+    parsed = batch.rows_df.filter(~F.col("is_malformed")).select(*batch.dataset.staging_columns)
+    with timed(log, f"{batch.batch_id}: staging append"):
+        parsed.write.format("delta").mode("append").save(config.table_path(batch.dataset.staging.name))
 
 
 def accepted_rows(staged_df: DataFrame, dataset: Dataset) -> DataFrame:
@@ -217,14 +245,11 @@ def merge_into_star(
     dataset: Dataset,
     accepted_df: DataFrame,
     exclusive: bool = False,
-    dimensions: bool = True,
 ) -> None:
-    """Every star table a batch touches: an events batch's new plays first, then (``dimensions``) the
-    rest."""
-    if dataset is EVENTS:
+    """Every star table a batch touches: its new plays first, then the rest."""
+    if dataset.has_plays:
         merge_new_plays(spark, config, accepted_df, exclusive)
-    if dimensions:
-        merge_dimensions(spark, config, dataset, accepted_df, exclusive)
+    merge_dimensions(spark, config, dataset, accepted_df, exclusive)
 
 
 def merge_new_plays(
@@ -303,9 +328,9 @@ def record_batch(
     result: BatchResult,
     started_at: dt.datetime,
     oldest_landed_at: int | None,
-    txn: tuple[str, int] | None = None,
 ) -> None:
-    """One pipeline_metrics row per batch; its presence also marks the batch as fully merged."""
+    """One pipeline_metrics row per batch; its presence also marks the batch as fully merged (a plain
+    append: see :func:`stage` on writing it once)."""
     finished_at = dt.datetime.now(dt.UTC)
     latency = None if oldest_landed_at is None else int(finished_at.timestamp() * 1000) - oldest_landed_at
     row = (
@@ -319,10 +344,8 @@ def record_batch(
         int(result.seconds * 1000),
         latency,
     )
-    writer = spark.createDataFrame([row], tables.PIPELINE_METRICS.schema).write.format("delta").mode("append")
-    if txn is not None:
-        writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
-    writer.save(config.table_path(tables.PIPELINE_METRICS.name))
+    metrics = spark.createDataFrame([row], tables.PIPELINE_METRICS.schema)
+    metrics.write.format("delta").mode("append").save(config.table_path(tables.PIPELINE_METRICS.name))
 
 
 def recover_batch(

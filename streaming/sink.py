@@ -7,19 +7,10 @@ Two kinds of query run per dataset (see streaming.job):
 - :class:`DimensionSink`, per batch of rows the first query appended to staging, on a slower trigger:
   time, users, users_level_history; songs, artists and the earlier plays late songs resolve.
 
-A micro-batch replayed after a crash carries the same input under the same batch id (Spark's sources
-guarantee it), and only the first batch after a start can be one (Spark re-runs just the last batch
-it had not committed), so:
-
-- that batch's staging and pipeline_metrics appends carry Delta's ``txnAppId``/``txnVersion`` (the
-  query's id and the batch id): a replayed append is skipped by Delta itself. A raw-file query's later
-  batches append without: Delta answers the check by rebuilding the table's state, a large share of
-  a small batch (the dimension queries, once a minute, always carry them);
-- the quarantine is insert-only by line, and the star MERGEs only let better rows win, so repeating them
-  changes nothing (tests/test_merge.py and tests/test_stream.py replay batches to show it).
-
-The app id is the streaming query's id, stored in its checkpoint: resetting the checkpoint gives a new
-id, so the new query's batch 0 is not mistaken for the old one's and silently skipped.
+A replayed batch writes nothing twice (streaming.exactly_once), and a file the backfill took is not
+taken again (streaming.handoff). A batch's label, stored with everything it writes, names the query by
+the id Spark keeps in its checkpoint: resetting the checkpoint gives a new id, so the new query's batch
+0 is never mistaken for the old one's.
 """
 
 from __future__ import annotations
@@ -42,7 +33,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig, join_path
 from sparkify import ingest
-from sparkify.progress import timed
+from streaming import handoff
+from streaming.exactly_once import ReplayGuard, recorded
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +55,34 @@ class QuerySink:
     dataset: ingest.Dataset
     checkpoint: str
     app_id: str | None = field(default=None, init=False)
+    replays: ReplayGuard = field(default_factory=ReplayGuard, init=False)
 
     kind = ""  # "" for the raw-file query, "-dimensions" for the dimension query
     pool = "plays"  # Spark's scheduler pool for the batch's jobs (checkpoints_config/fairscheduler.xml)
 
-    def begin_batch(self, spark: SparkSession, batch_id: int) -> tuple[str, int]:
-        """Put the jobs of this batch (this thread's) in the query's pool; return its Delta txn id."""
+    @property
+    def query(self) -> str:
+        """The query's name in pipeline_metrics."""
+        return f"stream-{self.dataset.name}{self.kind}"
+
+    def begin_batch(self, spark: SparkSession, batch_id: int) -> str:
+        """Put the jobs of this batch (this thread's) in the query's pool; return the batch's label."""
         spark.sparkContext.setLocalProperty("spark.scheduler.pool", self.pool)
         if self.app_id is None:
             self.app_id = query_id(spark, self.checkpoint)
-        return self.app_id, batch_id
+        return f"{STREAM_BATCH_PREFIX}{self.dataset.name}{self.kind}-{self.app_id[:8]}-{batch_id:08d}"
 
-    def batch_label(self, batch_id: int) -> str:
-        return f"{STREAM_BATCH_PREFIX}{self.dataset.name}{self.kind}-{self.app_id[:8]}-{batch_id:08d}"  # type: ignore[index]
+    def record(
+        self,
+        spark: SparkSession,
+        result: ingest.BatchResult,
+        started_at: dt.datetime,
+        oldest_landed_at: int | None,
+        may_replay: bool,
+    ) -> None:
+        """The batch's pipeline_metrics row, unless a replayed batch had written it already."""
+        if not (may_replay and recorded(spark, self.config, self.query, result.batch_id)):
+            ingest.record_batch(spark, self.config, self.query, result, started_at, oldest_landed_at)
 
 
 class PlaysFirst:
@@ -114,39 +121,36 @@ class RawFilesSink(QuerySink):
     """Landed files → staging → (events) songplays; with a ``pruner``, emptied landing directories go."""
 
     pruner: EmptiedDirPruner | None = None  # when taken files are archived out of the landing prefix
-    _last_batch: int = field(default=-1, init=False)  # the last batch this sink finished; -1: none yet
-    _newest_staged: int = field(default=-1, init=False)  # see newest_staged(), read at the first batch
     plays_first: PlaysFirst = field(default_factory=PlaysFirst)
+    _newest_staged: int = field(default=-1, init=False)  # handoff.newest_staged at the start
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
-        txn = self.begin_batch(spark, batch_id)
-        label = self.batch_label(batch_id)
-        batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)  # read once: checked, then ingested
+        label = self.begin_batch(spark, batch_id)
+        started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
+        may_replay = self.replays.may_be_replay(batch_id)
+        batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)  # read once: looked up, then ingested
         try:
             landed = {r.source_file: r.landed_at for r in batch.select("source_file", "landed_at").collect()}
-            may_replay = self._last_batch < 0 or batch_id <= self._last_batch  # first since start, or again
             if may_replay:
-                self._newest_staged = newest_staged(spark, self.config, self.dataset)
-            fresh = batch
+                self._newest_staged = handoff.newest_staged(spark, self.config, self.dataset)
+            staged: dict[str, set[str]] = {}
             if may_replay or min(landed.values(), default=0) <= self._newest_staged:
-                fresh = without_files_taken_elsewhere(
-                    spark, self.config, self.dataset, batch, list(landed), label
-                )
-            with self.plays_first.running():
-                ingest.ingest_files(
-                    spark,
-                    self.config,
-                    self.dataset,
-                    fresh,
-                    label,
-                    txn=txn if may_replay else None,
-                    job="stream",
-                    dimensions=False,
-                )
+                staged = handoff.staged_labels(spark, self.config, self.dataset, list(landed), label)
+            elsewhere = handoff.taken_elsewhere(staged, label)
+            fresh = batch.filter(~F.col("source_file").isin(elsewhere)) if elsewhere else batch
+            routed = ingest.routed_batch(self.dataset, fresh, label, started_at)
+            with self.plays_first.running(), routed as rows:
+                ingest.quarantine(spark, self.config, rows)
+                if not handoff.is_staged_under(staged, label):  # else a replay whose append committed
+                    ingest.stage(self.config, rows)
+                if self.dataset.has_plays and rows.rows_in:
+                    ingest.merge_new_plays(spark, self.config, rows.accepted_df)
         finally:
             batch.unpersist()
-        self._last_batch = batch_id
+        result = rows.result(time.monotonic() - started)
+        self.record(spark, result, started_at, rows.oldest_landed_at, may_replay)
+        self.replays.finished(batch_id)
         if self.pruner is not None:  # housekeeping, after the batch's plays are visible
             self.pruner(spark, list(landed), batch_id)
 
@@ -168,8 +172,8 @@ class DimensionSink(QuerySink):
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
-        txn = self.begin_batch(spark, batch_id)
-        label = self.batch_label(batch_id)
+        label = self.begin_batch(spark, batch_id)
+        may_replay = self.replays.may_be_replay(batch_id)
         with self.turns:
             started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
             staged = batch_df.filter(F.col("batch_id").startswith(STREAM_BATCH_PREFIX))
@@ -184,51 +188,8 @@ class DimensionSink(QuerySink):
         result = ingest.BatchResult(
             self.dataset.name, label, counts["n"], counts["n"], 0, time.monotonic() - started
         )
-        query = f"stream-{self.dataset.name}{self.kind}"
-        ingest.record_batch(spark, self.config, query, result, started_at, counts["oldest"], txn)
-
-
-def newest_staged(spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset) -> int:
-    """landed_at of the newest file in ``dataset``'s staging table (-1 when empty).
-
-    Read when a query starts: whatever the backfill (or an earlier checkpoint) staged landed no later,
-    so a later batch whose files all landed after it skips the hand-off lookup, a scan of staging's
-    file names. (A backfill running alongside the stream is not a hand-off: README.)
-    """
-    path = config.table_path(dataset.staging.name)
-    newest = spark.read.format("delta").load(path).agg(F.max("landed_at")).first()[0]
-    return -1 if newest is None else newest
-
-
-def without_files_taken_elsewhere(
-    spark: SparkSession,
-    config: PipelineConfig,
-    dataset: ingest.Dataset,
-    batch_df: DataFrame,
-    files: list[str],
-    label: str,
-) -> DataFrame:
-    """Drop files that another batch (the backfill, or this stream before a checkpoint reset) staged.
-
-    This is the hand-off: a stream started after a backfill sees the old files as new, and skips them
-    here at the cost of one look at staging for these file names (a scan of its source_file column:
-    Delta keeps only a 32-character prefix of strings in its file statistics, too short to tell paths
-    apart). Files staged under this very batch id are kept: that is a replay after a crash, whose
-    merges must still run.
-    """
-    if not files:
-        return batch_df
-    with timed(log, f"{label}: files staged elsewhere"):
-        elsewhere = [
-            r.source_file
-            for r in spark.read.format("delta")
-            .load(config.table_path(dataset.staging.name))
-            .filter(F.col("source_file").isin(files) & (F.col("batch_id") != label))
-            .select("source_file")
-            .distinct()
-            .collect()
-        ]
-    return batch_df.filter(~F.col("source_file").isin(elsewhere)) if elsewhere else batch_df
+        self.record(spark, result, started_at, counts["oldest"], may_replay)
+        self.replays.finished(batch_id)
 
 
 @dataclass

@@ -150,7 +150,7 @@ def test_late_arriving_songs_resolve_earlier_plays(spark, reference, tmp_path):
     assert_same_star_tables(spark, config, expected)
 
 
-@pytest.mark.parametrize("step", ["append_staging", "merge_into_star", "record_batch"])
+@pytest.mark.parametrize("step", ["stage", "merge_into_star", "record_batch"])
 def test_backfill_killed_at_a_step_then_rerun_ends_complete(spark, reference, tmp_path, monkeypatch, step):
     _, _, _, expected = reference
     config = lake_config(tmp_path)
@@ -168,11 +168,11 @@ def test_backfill_killed_at_a_step_then_rerun_ends_complete(spark, reference, tm
     with pytest.raises(KeyboardInterrupt):
         run_backfill(spark, config, out=io.StringIO())
     unfinished = [(r.dataset, r.rows_staged > 0) for r in status.unfinished_batches(spark, config).collect()]
-    assert unfinished == ([] if step == "append_staging" else [("events", True)])  # what `status` shows
+    assert unfinished == ([] if step == "stage" else [("events", True)])  # what `status` shows
     monkeypatch.setattr(ingest, step, original)
     out = io.StringIO()
     summary = run_backfill(spark, config, out=out)
-    assert summary.recovered_batches == (0 if step == "append_staging" else 1)
+    assert summary.recovered_batches == (0 if step == "stage" else 1)
     assert_same_star_tables(spark, config, expected)
     staged = spark.read.format("delta").load(config.table_path("staging_events"))
     assert staged.count() == staged.select("source_file", "line_number").distinct().count()

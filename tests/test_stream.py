@@ -15,7 +15,7 @@ from batch_backfill.job import run_backfill
 from sparkify import ingest
 from sparkify.sources import read_whole_files
 from sparkify.tables import ensure_tables
-from streaming import sink as sink_module
+from streaming import handoff
 from streaming.job import run_stream
 from streaming.sink import DimensionSink, EmptiedDirPruner, HadoopDirs, LocalDirs, RawFilesSink
 from tests.conftest import lake_config
@@ -117,13 +117,13 @@ def test_after_its_first_batch_a_query_looks_up_only_files_not_newer_than_stagin
     os.utime(again, (time.time() + 60, time.time() + 60))
 
     lookups = []
-    real_lookup = sink_module.without_files_taken_elsewhere
+    real_lookup = handoff.staged_labels
 
-    def spy(spark, config, dataset, batch_df, files, label):
+    def spy(spark, config, dataset, files, label):
         lookups.append([f.rsplit("/", 1)[1] for f in files])
-        return real_lookup(spark, config, dataset, batch_df, files, label)
+        return real_lookup(spark, config, dataset, files, label)
 
-    monkeypatch.setattr(sink_module, "without_files_taken_elsewhere", spy)
+    monkeypatch.setattr(handoff, "staged_labels", spy)
     sink = RawFilesSink(config, ingest.EVENTS, checkpoint="unused")
     sink.app_id = "test-app"
     every_file = read_whole_files(spark, config.paths.log_data)
@@ -190,3 +190,98 @@ def test_a_song_landing_after_its_plays_were_streamed_resolves_them(spark, refer
     land(tmp_path / "landing", only=songs[:1])
     run_stream(spark, config, available_now=True, out=io.StringIO())
     assert_same_star_tables(spark, config, expected)
+
+
+def one_file_batches(spark, config, dataset, root):
+    """The landing files of ``dataset`` as single-file micro-batches, in path order."""
+    every = read_whole_files(spark, root).localCheckpoint()
+    files = sorted(r.source_file for r in every.select("source_file").collect())
+    return [every.filter(F.col("source_file") == f) for f in files]
+
+
+def assert_written_once(spark, config) -> None:
+    """Every line staged once, every rejected line quarantined once, one metrics row per (query, batch)."""
+    load = lambda name: spark.read.format("delta").load(config.table_path(name))  # noqa: E731
+    for table in ("staging_events", "staging_songs"):
+        staged = load(table).select("source_file", "line_number")
+        assert staged.count() == staged.distinct().count(), f"{table} holds a line twice"
+    quarantined = load("quarantine").select("dataset", "source_file", "line_number")
+    assert quarantined.count() == quarantined.distinct().count()
+    metrics = load("pipeline_metrics").select("query", "batch_id")
+    assert metrics.count() == metrics.distinct().count(), "a batch was recorded twice"
+
+
+@pytest.mark.parametrize("dies_after", [None, "stage", "merge_new_plays", "record_batch"])
+def test_a_restarted_query_replaying_a_later_batch_writes_nothing_twice(
+    spark, reference, tmp_path, monkeypatch, dies_after
+):
+    """Issue 9: batches 0 and 1 ran, the process died (after the step named, or after the whole batch
+    but before Spark's checkpoint commit), and the restarted query is handed batch 1 again."""
+    _, _, _, expected = reference
+    config = lake_config(tmp_path)
+    land(tmp_path / "landing")
+    ensure_tables(spark, config)
+    songs = RawFilesSink(config, ingest.SONGS, checkpoint="unused")
+    songs.app_id = "test-app-songs"
+    songs(read_whole_files(spark, config.paths.song_data), 0)
+    first, second, third = one_file_batches(spark, config, ingest.EVENTS, config.paths.log_data)
+    sink = RawFilesSink(config, ingest.EVENTS, checkpoint="unused")
+    sink.app_id = "test-app-events"
+    sink(first, 0)
+    if dies_after is not None:
+        real = getattr(ingest, dies_after)
+
+        def then_dies(*args, **kwargs):
+            real(*args, **kwargs)
+            raise KeyboardInterrupt(f"killed right after {dies_after}")
+
+        monkeypatch.setattr(ingest, dies_after, then_dies)
+        with pytest.raises(KeyboardInterrupt):
+            sink(second, 1)
+        monkeypatch.setattr(ingest, dies_after, real)
+    else:
+        sink(second, 1)  # finished, but the checkpoint commit never happened
+
+    restarted = RawFilesSink(config, ingest.EVENTS, checkpoint="unused")
+    restarted.app_id = "test-app-events"  # the same query: its id lives in the checkpoint
+    restarted(second, 1)
+    restarted(third, 2)
+    for dataset in (ingest.SONGS, ingest.EVENTS):
+        dims = DimensionSink(config, dataset, checkpoint="unused")
+        dims.app_id = f"test-dim-{dataset.name}"
+        dims(spark.read.format("delta").load(config.table_path(dataset.staging.name)), 0)
+    assert_same_star_tables(spark, config, expected)
+    assert_written_once(spark, config)
+    metrics = spark.read.format("delta").load(config.table_path("pipeline_metrics"))
+    assert sorted(r.batch_id[-8:] for r in metrics.filter("query = 'stream-events'").collect()) == [
+        "00000000",
+        "00000001",
+        "00000002",
+    ]
+
+
+def test_a_restarted_dimension_query_replaying_a_later_batch_records_it_once(spark, reference, tmp_path):
+    _, _, _, expected = reference
+    config = lake_config(tmp_path)
+    land(tmp_path / "landing")
+    ensure_tables(spark, config)
+    for dataset, root in ((ingest.SONGS, config.paths.song_data), (ingest.EVENTS, config.paths.log_data)):
+        sink = RawFilesSink(config, dataset, checkpoint="unused")
+        sink.app_id = f"test-app-{dataset.name}"
+        sink(read_whole_files(spark, root), 0)
+    staged = spark.read.format("delta").load(config.table_path("staging_events"))
+    files = sorted(r.source_file for r in staged.select("source_file").distinct().collect())
+    batches = [staged.filter(F.col("source_file") == f) for f in files]
+    songs = DimensionSink(config, ingest.SONGS, checkpoint="unused")
+    songs.app_id = "test-dim-songs"
+    songs(spark.read.format("delta").load(config.table_path("staging_songs")), 0)
+    sink = DimensionSink(config, ingest.EVENTS, checkpoint="unused")
+    sink.app_id = "test-dim-events"
+    sink(batches[0], 0)
+    sink(batches[1], 1)
+    restarted = DimensionSink(config, ingest.EVENTS, checkpoint="unused")
+    restarted.app_id = "test-dim-events"
+    restarted(batches[1], 1)
+    restarted(batches[2], 2)
+    assert_same_star_tables(spark, config, expected)
+    assert_written_once(spark, config)
