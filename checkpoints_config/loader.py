@@ -97,11 +97,31 @@ class S3Settings:
     secret_access_key: Secret
 
 
+MIN_LEASE_TTL_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class LeaseSettings:
+    """The writer lease (sparkify/lease.py): one writing job at a time per lake."""
+
+    # A writer that stops renewing (crashed, partitioned) can be taken over this long after its last
+    # heartbeat; it renews every ttl/4. Restarting a crashed job on the same machine does not wait.
+    ttl_seconds: int
+
+    def __post_init__(self) -> None:
+        # Below a few seconds a GC pause or one slow S3 request would cost a healthy writer its lease.
+        if self.ttl_seconds < MIN_LEASE_TTL_SECONDS:
+            raise ConfigError(
+                f"lease.ttl_seconds must be at least {MIN_LEASE_TTL_SECONDS}, got {self.ttl_seconds}"
+            )
+
+
 SECTIONS: dict[str, type] = {
     "paths": Paths,
     "spark": SparkSettings,
     "stream": StreamSettings,
     "s3": S3Settings,
+    "lease": LeaseSettings,
 }
 
 
@@ -115,6 +135,7 @@ class PipelineConfig:
     spark: SparkSettings
     stream: StreamSettings
     s3: S3Settings
+    lease: LeaseSettings
 
     def table_path(self, table: str) -> str:
         """Every table lives at ``<output root>/<table name>``."""
@@ -129,6 +150,11 @@ class PipelineConfig:
         default ``_archive`` beside it (Spark wants the same filesystem, so on S3 the same bucket), each
         file under its full original path."""
         return self.paths.archive_root or join_path(landing_root.rstrip("/").rsplit("/", 1)[0], "_archive")
+
+    @property
+    def lease_path(self) -> str:
+        """Where the writer lease's records live: beside the tables, so one lake has one lease."""
+        return join_path(self.paths.output_root, "_lease")
 
     @property
     def uses_s3(self) -> bool:
@@ -363,4 +389,5 @@ def render(config: PipelineConfig) -> str:
             lines.append(f"{f.name} = {shown}")
     lines.append(f"\n# tables: {config.table_path('<table>')}")
     lines.append(f"# checkpoints: {config.checkpoint_path('<query>')}")
+    lines.append(f"# writer lease: {config.lease_path}")
     return "\n".join(lines) + "\n"

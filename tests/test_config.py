@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from checkpoints_config import ConfigError, PipelineConfig, Secret, load_config, render
-from checkpoints_config.loader import Paths, S3Settings, SparkSettings, StreamSettings, parse_dl_cfg
+from checkpoints_config.loader import (
+    LeaseSettings,
+    Paths,
+    S3Settings,
+    SparkSettings,
+    StreamSettings,
+    parse_dl_cfg,
+)
 
 ACCESS_KEY_ID = "AKIATESTSECRET123"
 SECRET_ACCESS_KEY = "wJalrTESTSECRETkey/K7MDENG+bPxRfiCY"
@@ -70,6 +77,7 @@ def test_local_profile_is_the_default_and_lives_under_lake_in_cwd(cwd):
             access_key_id=Secret(""),
             secret_access_key=Secret(""),
         ),
+        lease=LeaseSettings(ttl_seconds=60),
     )
 
     assert load_config(None, env={}, cwd=cwd) == expected
@@ -215,6 +223,50 @@ def test_unreadable_config_file_is_a_config_error_not_a_traceback(cwd):
 
     with pytest.raises(ConfigError, match=r"binary\.toml"):
         load_config(str(path), env={}, cwd=cwd)
+
+
+# The writer lease
+
+
+@pytest.mark.parametrize("profile", ["local", "s3", "emr"])
+def test_every_profile_lets_a_silent_writer_be_taken_over_after_a_minute(cwd, profile):
+    assert load_config(profile, env={}, cwd=cwd).lease == LeaseSettings(ttl_seconds=60)
+
+
+def test_lease_ttl_comes_from_a_file_or_the_environment(cwd):
+    path = write(cwd, "site.toml", "[lease]\nttl_seconds = 30\n")
+
+    assert load_config(str(path), env={}, cwd=cwd).lease.ttl_seconds == 30
+    assert load_config(str(path), env={"SPARKIFY_LEASE_TTL_SECONDS": "120"}, cwd=cwd).lease.ttl_seconds == 120
+
+
+@pytest.mark.parametrize("value", ["2", "0", "-60"])
+def test_lease_ttl_below_three_seconds_is_a_config_error_naming_the_key(cwd, value):
+    with pytest.raises(ConfigError, match=rf"lease\.ttl_seconds must be at least 3, got {value}"):
+        load_config("local", env={"SPARKIFY_LEASE_TTL_SECONDS": value}, cwd=cwd)
+
+
+@pytest.mark.parametrize(
+    ("toml", "named"), [("ttl_seconds = 'a minute'", "lease.ttl_seconds"), ("ttl = 60", "ttl")]
+)
+def test_bad_lease_settings_are_config_errors_naming_the_key(cwd, toml, named):
+    path = write(cwd, "bad.toml", f"[lease]\n{toml}\n")
+
+    with pytest.raises(ConfigError, match=named):
+        load_config(str(path), env={}, cwd=cwd)
+
+
+def test_the_lease_lives_beside_the_tables_and_config_show_says_where(cwd):
+    local = load_config("local", env={}, cwd=cwd)
+    s3 = load_config("s3", env={}, cwd=cwd)
+
+    assert (local.lease_path, s3.lease_path) == (
+        f"{cwd}/lake/tables/_lease",
+        "s3a://sparkify-lake/tables/_lease",
+    )
+    shown = render(local)
+    assert "\n[lease]\nttl_seconds = 60\n" in shown
+    assert f"# writer lease: {cwd}/lake/tables/_lease\n" in shown
 
 
 # Paths
