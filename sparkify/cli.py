@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import json
 import logging
 import os
+import socket
 import sys
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from checkpoints_config import ConfigError, PipelineConfig, load_config, render
@@ -20,22 +24,75 @@ CONFIG_HELP = "profile (local, s3, emr) or a TOML / classic dl.cfg file; default
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(os.environ.get("SPARKIFY_LOG_LEVEL", "INFO"))
+    level = os.environ.get("SPARKIFY_LOG_LEVEL", "INFO")
+    debug = args.debug or level.upper() == "DEBUG"
+    configure_logging("DEBUG" if args.debug else level)
     try:
         return args.run(args)
-    except ConfigError as e:
-        print(f"sparkify: configuration error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("sparkify: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if debug:
+            traceback.print_exc()
+        code, message = explain(e)
+        hint = "" if debug or code == 2 else " (--debug shows the traceback)"
+        print(f"sparkify: {message}{hint}", file=sys.stderr)
+        return code
+
+
+def explain(error: BaseException) -> tuple[int, str]:
+    """The exit code and the one line to print for an error: 2 for what the user asked wrongly (usage,
+    configuration), 1 for what failed while running."""
+    from sparkify.errors import UsageError
+    from sparkify.ingest import DataQualityError
+    from sparkify.lease import LeaseError
+    from sparkify.session import SparkStartError
+
+    text = first_line(error)
+    if isinstance(error, ConfigError):
+        return 2, f"configuration error: {text}"
+    if isinstance(error, UsageError | SparkStartError):
+        return 2, text
+    if isinstance(error, LeaseError):
+        return 1, text
+    quality = DataQualityError.__name__ + ": "
+    full = str(error)
+    if isinstance(error, DataQualityError) or quality in full:
+        detail = text if isinstance(error, DataQualityError) else full.split(quality, 1)[1].splitlines()[0]
+        return 1, (
+            f"stopped before merging: {detail}. Fix those rows or that expectation's policy; "
+            "the batch is taken again on the next run"
+        )
+    if "No space left on device" in full or getattr(error, "errno", None) == errno.ENOSPC:
+        return 1, (
+            "no space left on device: free some space (or move paths.output_root) and run again; "
+            "nothing half-written counts, the next run completes the work"
+        )
+    return 1, f"{type(error).__name__}: {text}"
+
+
+def first_line(error: BaseException) -> str:
+    """The first meaningful line of an error's message (Spark's carry a JVM stack trace after it)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    line = lines[0] if lines else type(error).__name__
+    return line if len(line) <= 400 else line[:400] + "…"
 
 
 def configure_logging(level: str) -> None:
-    """Our own log lines (step timings, retries) at ``level`` on stderr; libraries stay at WARNING."""
+    """Our own log lines (step timings, retries) at ``level`` on stderr; libraries stay at WARNING.
+
+    PySpark logs every SQL error it raises, stack trace included, before raising it; the command line
+    reports the error itself in one line, so those loggers speak only at DEBUG.
+    """
+    from pyspark.logger import PySparkLogger
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in ("sparkify", "batch_backfill", "streaming", "expectations"):
         logging.getLogger(name).setLevel(level.upper())
+    quiet = logging.DEBUG if level.upper() == "DEBUG" else logging.CRITICAL
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str, run) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--config", default=None, help=CONFIG_HELP)
+        p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
         p.set_defaults(run=run)
         return p
 
@@ -93,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rst.add_argument("table")
     rst.add_argument("--version", type=int, required=True)
+    rst.add_argument("--reason", default="", help="why, recorded with the commit")
+    rst.add_argument("--yes", action="store_true", help="do not ask before rewinding")
 
     chg = command("changes", "rows changed between two versions (Delta change data feed)", run_changes)
     chg.add_argument("table")
@@ -113,27 +173,11 @@ def run_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def s3_client_for(config: PipelineConfig):  # type: ignore[no-untyped-def]
-    """A boto3 S3 client from the configuration (explicit keys, else the default credential chain)."""
-    import boto3
-
-    kwargs = {"region_name": config.s3.region}
-    if config.s3.endpoint:
-        kwargs["endpoint_url"] = config.s3.endpoint
-    if config.s3.access_key_id and config.s3.secret_access_key:
-        kwargs["aws_access_key_id"] = config.s3.access_key_id.reveal()
-        kwargs["aws_secret_access_key"] = config.s3.secret_access_key.reveal()
-    if config.s3.path_style:
-        from botocore.config import Config
-
-        kwargs["config"] = Config(s3={"addressing_style": "path"})
-    return boto3.client("s3", **kwargs)
-
-
 def run_generate(args: argparse.Namespace) -> int:
+    from sparkify.s3 import s3_client as client_for
     from sparkify.synthetic import drip, generate_dataset
 
-    s3_client = s3_client_for(load_config(args.config)) if args.out.startswith(("s3://", "s3a://")) else None
+    s3_client = client_for(load_config(args.config)) if args.out.startswith(("s3://", "s3a://")) else None
     say = lambda msg: print(f"[generate] {msg}", file=sys.stderr, flush=True)  # noqa: E731
     knobs = dict(seed=args.seed, songs=args.songs, users=args.users, days=args.days, s3_client=s3_client)
     summary = generate_dataset(args.out, workers=args.workers, progress=say, **knobs)
@@ -156,22 +200,38 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def start_spark(config: PipelineConfig, app_name: str):  # type: ignore[no-untyped-def]
-    from sparkify.session import SparkStartError, build_spark
+    from sparkify.session import build_spark
 
-    try:
-        return build_spark(config, app_name=app_name)
-    except SparkStartError as e:
-        print(f"sparkify: {e}", file=sys.stderr)
-        raise SystemExit(3) from e
+    return build_spark(config, app_name=app_name)
+
+
+@contextmanager
+def writing(config: PipelineConfig, job: str) -> Iterator[None]:
+    """Hold the lake's writer lease while ``job`` runs, after the checks that need no lease.
+
+    A lease lost meanwhile (taken over after our heartbeat stalled) stops the job: SIGTERM, which the
+    stream takes as "stop after this micro-batch"; the command then fails.
+    """
+    from sparkify.lease import LeaseError, writer_lease
+
+    lease = writer_lease(config, job)
+    with lease:
+        yield
+    if lease.lost.is_set():
+        where = config.paths.output_root
+        raise LeaseError(f"{job} lost the writer lease of {where}, so it stopped: run it again")
 
 
 def run_backfill(args: argparse.Namespace) -> int:
     from batch_backfill.job import run_backfill as backfill
+    from sparkify.preflight import check_for_writing
 
     config = load_config(args.config)
-    spark = start_spark(config, "sparkify-backfill")
-    started = time.monotonic()
-    summary = backfill(spark, config, chunk_bytes=args.chunk_mb << 20)
+    check_for_writing(config)
+    with writing(config, "backfill"):
+        spark = start_spark(config, "sparkify-backfill")
+        started = time.monotonic()
+        summary = backfill(spark, config, chunk_bytes=args.chunk_mb << 20)
     print(
         f"backfill: {summary.files:,} files, {summary.rows_in:,} lines read, {summary.rows_staged:,} staged, "
         f"{summary.rows_quarantined:,} quarantined, {summary.recovered_batches} unfinished batch(es) "
@@ -183,41 +243,56 @@ def run_backfill(args: argparse.Namespace) -> int:
 def run_stream(args: argparse.Namespace) -> int:
     import threading
 
+    from sparkify.preflight import check_for_writing
     from streaming.job import run_stream as stream
     from streaming.job import stop_on_signals
 
     config = load_config(args.config)
-    spark = start_spark(config, "sparkify-stream")
+    check_for_writing(config)
     stop = threading.Event()
-    try:
-        with stop_on_signals(stop):
+    with stop_on_signals(stop), writing(config, "stream"):
+        spark = start_spark(config, "sparkify-stream")
+        try:
             stream(spark, config, available_now=args.available_now, stop=stop)
-    finally:
-        # Drains Spark's listener bus while Python still answers it: exiting with the session alive
-        # leaves the JVM posting the last progress events to a listener that is gone.
-        spark.stop()
+        finally:
+            # Drains Spark's listener bus while Python still answers it: exiting with the session alive
+            # leaves the JVM posting the last progress events to a listener that is gone.
+            spark.stop()
     return 0
 
 
 def run_query(args: argparse.Namespace) -> int:
+    from pyspark.errors import AnalysisException
+
+    from sparkify.errors import UsageError
     from sparkify.queries import register_tables, tables_named_in
 
     config = load_config(args.config)
-    spark = start_spark(config, "sparkify-query")
     names = tables_named_in(args.sql)
-    register_tables(spark, config, version=args.as_of_version, timestamp=args.as_of_timestamp, names=names)
-    print_rows(spark.sql(args.sql), args.format)
+    spark = start_spark(config, "sparkify-query")
+    try:
+        register_tables(spark, config, args.as_of_version, args.as_of_timestamp, names)
+        result = spark.sql(args.sql)
+    except AnalysisException as e:  # bad SQL (ParseException is one), an unknown table, a version too far
+        raise UsageError(first_line(e)) from e
+    print_rows(result, args.format)
     return 0
 
 
 def run_status(args: argparse.Namespace) -> int:
+    """Read-only: what exists is shown, nothing is created, and no lease is needed."""
     from batch_backfill.job import pending_files
-    from sparkify import ingest, status, tables
+    from sparkify import ingest, status
+    from sparkify.lease import current_holder
 
     config = load_config(args.config)
+    holder = current_holder(config)
+    print(f"writer: {holder.describe(time.time()) if holder else 'none (no job is writing the lake)'}")
     spark = start_spark(config, "sparkify-status")
-    tables.ensure_tables(spark, config)
-    print("recent batches:")
+    if not status.lake_exists(spark, config):
+        print(f"no tables under {config.paths.output_root} yet: run `sparkify backfill` or `sparkify stream`")
+        return 0
+    print("\nrecent batches:")
     print_rows(
         status.recent_batches(spark, config, args.last).select(
             "query",
@@ -244,27 +319,47 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from sparkify.queries import table_history
+    from sparkify.queries import check_table_name, table_history
 
     config = load_config(args.config)
+    check_table_name(args.table)
     spark = start_spark(config, "sparkify-history")
     print_rows(table_history(spark, config, args.table), "table")
     return 0
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    from sparkify.queries import restore_table
+    """Rewind a table, after asking (``--yes`` to skip), holding the writer lease; who and why go into
+    the commit's user metadata."""
+    from sparkify.errors import UsageError
+    from sparkify.queries import check_table_name, check_version, restore_table
 
     config = load_config(args.config)
-    spark = start_spark(config, "sparkify-restore")
-    print_rows(restore_table(spark, config, args.table, args.version), "table")
+    check_table_name(args.table)
+    if not args.yes and not sys.stdin.isatty():
+        raise UsageError("restore rewinds a table: pass --yes to confirm without a prompt")
+    with writing(config, "restore"):
+        spark = start_spark(config, "sparkify-restore")
+        latest = check_version(spark, config, args.table, args.version)
+        if not args.yes:
+            answer = input(
+                f"Rewind {args.table} from version {latest} to version {args.version}? History keeps the "
+                "versions in between. [y/N] "
+            )
+            if answer.strip().lower() not in ("y", "yes"):
+                print("not restored")
+                return 1
+        who = f"{os.environ.get('USER') or os.environ.get('LOGNAME') or 'unknown'}@{socket.gethostname()}"
+        note = {"job": "restore", "by": who, "reason": args.reason, "from_version": latest}
+        print_rows(restore_table(spark, config, args.table, args.version, json.dumps(note)), "table")
     return 0
 
 
 def run_changes(args: argparse.Namespace) -> int:
-    from sparkify.queries import table_changes
+    from sparkify.queries import check_table_name, table_changes
 
     config = load_config(args.config)
+    check_table_name(args.table)
     spark = start_spark(config, "sparkify-changes")
     print_rows(table_changes(spark, config, args.table, args.first, args.last), args.format)
     return 0
@@ -294,13 +389,16 @@ def print_rows(df, fmt: str, out=None) -> None:  # type: ignore[no-untyped-def]
 
 def run_demo(args: argparse.Namespace) -> int:
     from sparkify.demo import run_demo as demo
+    from sparkify.preflight import check_writable
 
     config = load_config(args.config)
+    check_writable(config)
     landing = Path(config.paths.song_data).parent
     if Path(config.paths.log_data).parent != landing:
         raise ConfigError("demo writes song_data/ and log_data/ side by side: give them one parent directory")
-    spark = start_spark(config, "sparkify-demo")
-    demo(spark, config, landing, seed=args.seed, stream_seconds=args.stream_seconds)
+    with writing(config, "demo"):
+        spark = start_spark(config, "sparkify-demo")
+        demo(spark, config, landing, seed=args.seed, stream_seconds=args.stream_seconds)
     return 0
 
 

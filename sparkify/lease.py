@@ -622,7 +622,10 @@ class WriterLease:
                 log.warning("the writer lease of %s was no longer ours at release", self.location)
                 return
             released = {**record, "renewed_at": utc_text(self.clock()), "released": True}
-            self.store.overwrite(generation, released)
+            try:
+                self.store.overwrite(generation, released)
+            except Exception:  # a full disk cannot take the new record, but it can lose the old one
+                self.store.delete(generation)
             log.info("%s released the writer lease of %s", self.job, self.location)
             for older in generations[:-1]:
                 self.store.delete(older)

@@ -8,7 +8,33 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig
+from sparkify.errors import UsageError
 from sparkify.tables import ALL_TABLES, TABLES_BY_NAME
+
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"  # recorded in the next commit's info
+
+
+def check_table_name(name: str) -> None:
+    """Refuse a name that is not one of the lake's tables (before any JVM is started)."""
+    if name not in TABLES_BY_NAME:
+        raise UsageError(f"unknown table {name!r}; tables: {', '.join(sorted(TABLES_BY_NAME))}")
+
+
+def existing_table(spark: SparkSession, config: PipelineConfig, name: str) -> DeltaTable:
+    """The Delta table ``name``, or a UsageError saying it was never written."""
+    check_table_name(name)
+    path = config.table_path(name)
+    if not DeltaTable.isDeltaTable(spark, path):
+        raise UsageError(f"no table {name} at {path} yet: run `sparkify backfill` or `sparkify stream` first")
+    return DeltaTable.forPath(spark, path)
+
+
+def check_version(spark: SparkSession, config: PipelineConfig, name: str, version: int) -> int:
+    """Refuse a version the table does not have; return its latest version."""
+    latest = existing_table(spark, config, name).history(1).first()["version"]
+    if not 0 <= version <= latest:
+        raise UsageError(f"{name} has versions 0 to {latest}; version {version} does not exist")
+    return latest
 
 
 def read_table(
@@ -19,10 +45,9 @@ def read_table(
     timestamp: str | None = None,
 ) -> DataFrame:
     """A table by name, optionally as it was at ``version`` or ``timestamp`` (not both)."""
-    if name not in TABLES_BY_NAME:
-        raise ValueError(f"unknown table {name!r}; tables: {', '.join(sorted(TABLES_BY_NAME))}")
+    check_table_name(name)
     if version is not None and timestamp is not None:
-        raise ValueError("give a version or a timestamp to travel to, not both")
+        raise UsageError("give a version or a timestamp to travel to, not both")
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
@@ -56,28 +81,33 @@ def register_tables(
 
 
 def table_history(spark: SparkSession, config: PipelineConfig, name: str) -> DataFrame:
-    """A table's commits, newest first: version, time, operation and what it changed."""
-    read_table(spark, config, name)  # checks the name
+    """A table's commits, newest first: version, time, operation, what it changed, and the note a
+    commit carries (``userMetadata``: who restored it, and why)."""
     return (
-        DeltaTable.forPath(spark, config.table_path(name))
+        existing_table(spark, config, name)
         .history()
-        .select("version", "timestamp", "operation", "operationMetrics")
+        .select("version", "timestamp", "operation", "operationMetrics", "userMetadata")
     )
 
 
-def restore_table(spark: SparkSession, config: PipelineConfig, name: str, version: int) -> DataFrame:
-    """Put a table back as it was at ``version`` (a new commit: the history keeps what came after)."""
-    read_table(spark, config, name)  # checks the name
-    if version < 0:
-        raise ValueError(f"version must be 0 or more, got {version}")
-    return DeltaTable.forPath(spark, config.table_path(name)).restoreToVersion(version)
+def restore_table(
+    spark: SparkSession, config: PipelineConfig, name: str, version: int, note: str = ""
+) -> DataFrame:
+    """Put a table back as it was at ``version`` (a new commit: the history keeps what came after),
+    with ``note`` as the commit's user metadata. The caller holds the writer lease."""
+    check_version(spark, config, name, version)
+    spark.conf.set(USER_METADATA, note)
+    try:
+        return DeltaTable.forPath(spark, config.table_path(name)).restoreToVersion(version)
+    finally:
+        spark.conf.unset(USER_METADATA)
 
 
 def table_changes(spark: SparkSession, config: PipelineConfig, name: str, first: int, last: int) -> DataFrame:
     """Rows inserted, updated (pre/post image) and deleted between two versions, from the change data feed."""
-    read_table(spark, config, name)  # checks the name
-    if not 0 <= first <= last:
-        raise ValueError(f"--from {first} --to {last}: need 0 <= from <= to")
+    latest = existing_table(spark, config, name).history(1).first()["version"]
+    if not 0 <= first <= last <= latest:
+        raise UsageError(f"--from {first} --to {last}: {name} has versions 0 to {latest}; need from <= to")
     return (
         spark.read.format("delta")
         .option("readChangeFeed", "true")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import pyspark.sql.functions as F
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig
 from sparkify import tables
+
+
+def lake_exists(spark: SparkSession, config: PipelineConfig) -> bool:
+    """Whether the lake's tables were ever created (status reads only what exists, and creates nothing)."""
+    return all(DeltaTable.isDeltaTable(spark, config.table_path(t.name)) for t in tables.ALL_TABLES)
 
 
 def recent_batches(spark: SparkSession, config: PipelineConfig, last: int = 10) -> DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -64,12 +65,18 @@ TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
 
 
 def ensure_tables(spark: SparkSession, config: PipelineConfig) -> None:
-    """Create every table that does not exist yet, a few at a time (each creation is one small commit)."""
+    """Create every table that does not exist yet, a few at a time (each creation is one small commit).
+
+    A creation that died before its first commit (a full disk, a kill) leaves a ``_delta_log`` with no
+    version in it, which Delta then refuses to create a table over; it is cleared first.
+    """
 
     def create(spec: TableSpec) -> None:
+        path = config.table_path(spec.name)
+        clear_uncommitted_log(spark, path)
         (
             DeltaTable.createIfNotExists(spark)
-            .location(config.table_path(spec.name))
+            .location(path)
             .addColumns(spec.schema)
             .partitionedBy(*spec.partition_by)
             .execute()
@@ -78,3 +85,17 @@ def ensure_tables(spark: SparkSession, config: PipelineConfig) -> None:
     missing = [s for s in ALL_TABLES if not DeltaTable.isDeltaTable(spark, config.table_path(s.name))]
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(create, missing))
+
+
+COMMIT_FILE = re.compile(r"^\d{20}\.(json|checkpoint.*\.parquet)$")
+
+
+def clear_uncommitted_log(spark: SparkSession, path: str) -> None:
+    """Remove ``<path>/_delta_log`` if it holds no commit: what a creation that never committed left."""
+    jvm = spark.sparkContext._jvm
+    log_dir = jvm.org.apache.hadoop.fs.Path(path + "/_delta_log")
+    fs = log_dir.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(log_dir):
+        return
+    if not any(COMMIT_FILE.match(status.getPath().getName()) for status in fs.listStatus(log_dir)):
+        fs.delete(log_dir, True)
