@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench chaos clean
 
 demo: $(STAMP)
 	$(VENV)/bin/sparkify demo
@@ -25,6 +25,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet -e ".[bench]"
 	$(VENV)/bin/python bench/bench_generator.py
+
+# kill -9 the stream 20 times at random moments, drain, compare with a backfill (tests/chaos.py).
+chaos: $(STAMP)
+	$(VENV)/bin/python -m tests.chaos --kills 20
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

@@ -1,0 +1,23 @@
+"""The short chaos run: three ``kill -9``s of the stream over a dripping landing zone, then a drain,
+end in the tables of a one-shot backfill with no line lost or doubled (tests/chaos.py has the runner;
+``make chaos`` runs twenty kills)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.chaos import run_chaos
+
+pytestmark = [pytest.mark.spark, pytest.mark.streaming, pytest.mark.slow]
+
+SEED = 20240611
+
+
+def test_three_kills_then_a_drain_end_exactly_once(spark, tmp_path):
+    result = run_chaos(spark, tmp_path / "chaos", kills=3, seed=SEED)
+    assert result.kills == 3
+    assert result.reference_lines > 0
+    assert result.lines_lost == 0
+    assert result.lines_doubled == {"staging_events": 0, "staging_songs": 0, "quarantine": 0}
+    assert result.metrics_doubled == 0
+    assert result.tables_different == {}
