@@ -57,11 +57,16 @@ from tests.conftest import lake_config
 from tests.stream_process import log_tail, start_stream, wait_for_batches
 
 WORLD = {"songs": 150, "users": 30, "days": 3}
+SMALL_WORLD = {"songs": 60, "users": 8, "days": 2}  # the short run in make test
 DRIP_INTERVAL_S = 3.0
 DRIP_SONGS_PER_TICK = 2  # a kill round of ~30 s lands ~10 event files and ~20 songs
-MAX_DELAY_S = 4.0  # an idle machine's songs batch takes ~1.5 s, an events batch a few
+MAX_DELAY_S = 6.0  # an idle machine's songs batch takes ~1.5 s, an events batch a few
 DRAIN_TIMEOUT_S = 1200
-STREAM_ENV = {"SPARKIFY_STREAM_CLEAN_SOURCE": "off"}
+# Dimension batches every few seconds (1 minute in the profiles), so kills land inside them too.
+STREAM_ENV = {
+    "SPARKIFY_STREAM_CLEAN_SOURCE": "off",
+    "SPARKIFY_STREAM_DIMENSIONS_TRIGGER_INTERVAL": "3 seconds",
+}
 # The drain takes many files a batch, or a 20-kill run's backlog would take one trigger per file.
 # What a replayed batch holds is in its checkpoint's offset log, so this cannot change a replay.
 DRAIN_ENV = {**STREAM_ENV, "SPARKIFY_STREAM_MAX_FILES_PER_TRIGGER": "500"}
@@ -119,7 +124,12 @@ def trial_seeds(seed: int, kills: int) -> list[int]:
 
 
 def run_chaos(
-    spark: SparkSession, root: Path, kills: int, seed: int, out: TextIO = sys.stdout
+    spark: SparkSession,
+    root: Path,
+    kills: int,
+    seed: int,
+    out: TextIO = sys.stdout,
+    world: dict[str, int] = WORLD,
 ) -> ChaosResult:
     """Kill the stream ``kills`` times at random moments over a dripping landing zone under ``root``,
     drain it, and compare the lake with a one-shot backfill of the same files.
@@ -130,6 +140,7 @@ def run_chaos(
         kills: how many times the stream is started and killed.
         seed: fixes the dataset, the drip and each kill's delay.
         out: where the trials and totals are printed.
+        world: the generated dataset's scale (songs, users, days).
 
     Example:
         >>> run_chaos(spark, Path("/tmp/chaos"), kills=3, seed=7).ok  # doctest: +SKIP
@@ -149,10 +160,10 @@ def run_chaos(
     began = time.monotonic()
 
     landing = root / "landing"
-    summary = generate_dataset(str(landing), seed=seed, **WORLD)
+    summary = generate_dataset(str(landing), seed=seed, **world)
     say(f"seed {seed}: {summary.song_files} song files, {summary.event_files} event files "
         f"({summary.events:,} events) in {landing}; the stream's log is {root / 'stream.log'}")  # fmt: skip
-    with Drip(landing, seed, {**WORLD, "songs": summary.song_files, "days": summary.event_files}) as dripping:
+    with Drip(landing, seed, {**world, "songs": summary.song_files, "days": summary.event_files}) as dripping:
         trials = []
         for number, trial_seed in enumerate(trial_seeds(seed, kills), start=1):
             trial = kill_once(spark, chaos, root, number, trial_seed)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chaos import run_chaos
+from tests.chaos import SMALL_WORLD, run_chaos
 
 pytestmark = [pytest.mark.spark, pytest.mark.streaming, pytest.mark.slow]
 
@@ -14,7 +14,7 @@ SEED = 20240611
 
 
 def test_three_kills_then_a_drain_end_exactly_once(spark, tmp_path):
-    result = run_chaos(spark, tmp_path / "chaos", kills=3, seed=SEED)
+    result = run_chaos(spark, tmp_path / "chaos", kills=3, seed=SEED, world=SMALL_WORLD)
     assert result.kills == 3
     assert result.reference_lines > 0
     assert result.lines_lost == 0
