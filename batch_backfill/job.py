@@ -1,5 +1,10 @@
 """``sparkify backfill``: load all history under the configured prefixes through the shared batch step.
 
+Each dataset's files are read from its landing prefix and from the prefix's copy in the archive (where
+``stream.clean_source = "archive"`` moved the files a stream took, now or earlier), whatever
+``clean_source`` says now: a rebuild from scratch still reads every file. A file is known by its path
+relative to either root (``sparkify.sources``), so the two copies of one file count once.
+
 Resumable: files already in staging are skipped, and a chunk that was staged but not fully merged
 (killed in between) is merged again from staging on the next run, before any new file is read. The
 MERGEs only let better rows win, so repeating a chunk's merge changes nothing.
@@ -7,25 +12,27 @@ MERGEs only let better rows win, so repeating a chunk's merge changes nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import uuid
 from dataclasses import dataclass
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 import pyspark.sql.functions as F
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from batch_backfill.chunks import chunk_files
 from checkpoints_config import PipelineConfig
 from sparkify import ingest, status, tables
 from sparkify.progress import Progress, timed
-from sparkify.sources import list_raw_files, read_whole_files
+from sparkify.sources import archived_root, list_raw_files, read_whole_files
 
 log = logging.getLogger(__name__)
 BATCH_PREFIX = "backfill-"
 DEFAULT_CHUNK_BYTES = 1 << 30  # one read per dataset for anything up to 1 GiB of JSON
 DEFAULT_CHUNK_FILES = 200_000
+LANDED, ARCHIVED = "landed", "archived"  # where a pending file is read from
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,19 @@ class BackfillSummary:
     rows_staged: int
     rows_quarantined: int
     recovered_batches: int
+    files_landed: int  # of ``files``, read from the landing prefixes
+    files_archived: int  # of ``files``, read from their archived copies
+
+
+class PendingFile(NamedTuple):
+    source_file: str  # relative to its root
+    size: int
+    place: str  # LANDED or ARCHIVED
+
+
+def places(config: PipelineConfig, root: str) -> dict[str, str]:
+    """Where a dataset's files are: its landing ``root``, and that root's copy in the archive."""
+    return {LANDED: root, ARCHIVED: archived_root(config.archive_path(root), root)}
 
 
 def run_backfill(
@@ -51,37 +71,64 @@ def run_backfill(
         recovered = recover_unfinished(spark, config, out)
     run_id = uuid.uuid4().hex[:8]
     results: list[ingest.BatchResult] = []
-    files = 0
+    taken = {LANDED: 0, ARCHIVED: 0}
     for dataset in ingest.DATASETS:
         root = ingest.landing_root(config, dataset)
+        roots = places(config, root)
         with timed(log, f"list {dataset.name} files not loaded yet"):
             pending = pending_files(spark, config, dataset, root)
+        place_of = {f.source_file: f.place for f in pending}
+        counts = {place: sum(f.place == place for f in pending) for place in roots}
+        print(
+            f"[backfill {dataset.name}] {len(pending):,} files to load from {root} "
+            f"({counts[LANDED]:,} landed, {counts[ARCHIVED]:,} archived), "
+            f"{sum(f.size for f in pending) / 1e6:,.1f} MB",
+            file=out,
+            flush=True,
+        )
         progress = Progress(f"backfill {dataset.name}", total=len(pending), unit="files", stream=out)
-        progress.say(f"{sum(s for _, s in pending) / 1e6:,.1f} MB to load from {root}")
-        for i, chunk in enumerate(chunk_files(pending, chunk_bytes, chunk_files_max)):
-            only = spark.createDataFrame(chunk, "path STRING, size BIGINT")
+        sized = [(f.source_file, f.size) for f in pending]
+        for i, chunk in enumerate(chunk_files(sized, chunk_bytes, chunk_files_max)):
             batch_id = f"{BATCH_PREFIX}{dataset.name}-{run_id}-{i:05d}"
-            files_df = read_whole_files(spark, root, only)
+            files_df = read_chunk(spark, roots, [(f, place_of[f]) for f, _ in chunk])
             result = ingest.ingest_files(
                 spark, config, dataset, files_df, batch_id, exclusive=True, job="backfill"
             )
             results.append(result)
-            files += len(chunk)
+            for f, _ in chunk:
+                taken[place_of[f]] += 1
             read, quarantined = sum(r.rows_in for r in results), sum(r.rows_quarantined for r in results)
             progress.advance(len(chunk), note=f"{read:,} lines read, {quarantined:,} quarantined")
     return BackfillSummary(
-        files=files,
+        files=sum(taken.values()),
         rows_in=sum(r.rows_in for r in results),
         rows_staged=sum(r.rows_staged for r in results),
         rows_quarantined=sum(r.rows_quarantined for r in results),
         recovered_batches=recovered,
+        files_landed=taken[LANDED],
+        files_archived=taken[ARCHIVED],
     )
+
+
+def read_chunk(spark: SparkSession, roots: dict[str, str], chunk: list[tuple[str, str]]) -> DataFrame:
+    """The whole files of ``chunk`` (``(source_file, place)`` pairs): one read per place it holds files
+    from, each narrowed to those files."""
+    reads = []
+    for place, root in roots.items():
+        mine = [(f,) for f, p in chunk if p == place]
+        if mine:
+            only = spark.createDataFrame(mine, "source_file STRING")
+            reads.append(read_whole_files(spark, root, only))
+    return functools.reduce(DataFrame.unionByName, reads)
 
 
 def pending_files(
     spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset, root: str
-) -> list[tuple[str, int]]:
-    """Files under ``root`` not taken yet, sorted by path.
+) -> list[PendingFile]:
+    """Files under ``root`` or its archived copy (:func:`places`) not taken yet, sorted by path.
+
+    A path relative to the root found in both places counts once, from the archive: that copy is the
+    one a stream took (one landed later under the same name is the same file to staging).
 
     A file is taken once it is in staging, or (for a file none of whose lines parsed) once it is in the
     quarantine under a batch that finished; a batch that died after its quarantine write but before
@@ -96,12 +143,15 @@ def pending_files(
         .select("source_file")
     )
     taken = load(dataset.staging.name).select("source_file").union(quarantined).distinct()
-    pending = (
-        list_raw_files(spark, root)
-        .join(taken.withColumnRenamed("source_file", "path"), "path", "left_anti")
-        .orderBy("path")
+    roots = places(config, root)
+    archived = list_raw_files(spark, roots[ARCHIVED]).withColumn("place", F.lit(ARCHIVED))
+    landed = (
+        list_raw_files(spark, roots[LANDED])
+        .join(archived.select("source_file"), "source_file", "left_anti")
+        .withColumn("place", F.lit(LANDED))
     )
-    return [(r["path"], r["size"]) for r in pending.collect()]
+    pending = archived.unionByName(landed).join(taken, "source_file", "left_anti").orderBy("source_file")
+    return [PendingFile(r.source_file, r["size"], r.place) for r in pending.collect()]
 
 
 def recover_unfinished(spark: SparkSession, config: PipelineConfig, out: TextIO) -> int:

@@ -51,6 +51,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from checkpoints_config import load_config
 from sparkify.landing import LocalLander
+from sparkify.sources import archived_root
 from streaming.sink import EmptiedDirPruner
 from streaming.sources import raw_file_stream
 
@@ -186,10 +187,11 @@ def pruning_sink(setup: Setup) -> Any:
     """The ``pruned`` setups' sink: the stream job's own pruner (streaming.sink.EmptiedDirPruner), which
     removes the directories the previous batch's archived files left empty (and sweeps the prefix once
     per start), and nothing else."""
-    pruner = EmptiedDirPruner(str(setup.landing))
+    pruner = EmptiedDirPruner(str(setup.landing), archived_root(str(setup.archive), str(setup.landing)))
 
     def sink(batch_df: DataFrame, batch_id: int) -> None:
-        pruner(batch_df.sparkSession, [r.source_file for r in batch_df.select("source_file").collect()])
+        files = [r.source_file for r in batch_df.select("source_file").collect()]
+        pruner(batch_df.sparkSession, files, batch_id)
 
     return sink
 
@@ -533,18 +535,18 @@ def conclusion_lines(
         "`streaming.sink.EmptiedDirPruner`: os calls on a local disk, Hadoop's filesystem API on S3A) "
         "the listing is "
         f"{listing('pruned', small):,.0f} → {listing('pruned', big):,.0f} ms: **archive + no empty "
-        "directories keeps discovery flat**; that is the stream's configuration (`stream.clean_source = "
-        '"archive"` in every profile).',
+        "directories keeps discovery flat**; that is how the stream runs with `stream.clean_source = "
+        '"archive"` (the profiles default to `"off"`: the landing files are the user\'s).',
         f"- What archiving costs: every file is moved once. Moving the {big:,} files took about "
         f"{moved_s:,.0f} s here (the second run of `archive-{big}` minus the same run of `keep-{big}`, "
         f"≈ {moved_s / big * 1000:.1f} ms a file) on the source's cleaner thread "
         "(`spark.sql.streaming.fileSource.cleaner.numThreads`, default 1). On S3 a move is a COPY and a "
         "DELETE request (S3A renames by copying), so about 2 requests and one object copy per landed file, "
         "paid once, instead of a LIST of the whole prefix on every trigger. Other consequences: the "
-        "landing prefix no longer holds the history (a backfill or a rebuild after a checkpoint reset must "
-        "read the archive prefix too), only one query may consume a prefix (the first to finish a batch "
-        "moves the files), and the archive dir must sit outside the source path and on the same "
-        "filesystem/bucket.",
+        "landing prefix no longer holds the history (a backfill or a rebuild after a checkpoint reset "
+        "reads the archive prefix too, as `sparkify backfill` does), only one query may consume a prefix "
+        "(the first to finish a batch moves the files), and the archive dir must sit outside the source "
+        "path and on the same filesystem/bucket.",
         "- Neither option stops the checkpoint's own record of seen files from growing (its `sources/` log "
         "holds every file ever taken and is reloaded on every start): the restart table below shows it.",
         "",

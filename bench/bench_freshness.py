@@ -403,7 +403,8 @@ def measure(
         )
         for row in changes.collect():
             inserted[row.songplay_id] = (row._commit_version, row.ms / 1000)
-    names = [str((lake.parent / "landing" / d.relpath).resolve()) for d in dripped]
+    log_data = (lake.parent / "landing" / "log_data").resolve()  # staging names files relative to it
+    names = [str((lake.parent / "landing" / d.relpath).resolve().relative_to(log_data)) for d in dripped]
     staged = (
         spark.read.format("delta")
         .load(str(lake / tables.STAGING_EVENTS.name))
@@ -412,7 +413,7 @@ def measure(
         .distinct()
         .collect()
     )
-    batch_of = {local_path(row.source_file): row.batch_id for row in staged}
+    batch_of = {unquote(row.source_file): row.batch_id for row in staged}
     metrics = [
         row.asDict()
         for row in spark.read.format("delta")

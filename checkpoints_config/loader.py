@@ -77,7 +77,9 @@ class StreamSettings:
     trigger_interval: str  # the raw-file queries: how often to look for new files
     max_files_per_trigger: int
     dimensions_trigger_interval: str  # the queries that update the dimensions from staging
-    clean_source: str  # "archive": move a file out of the landing prefix once its batch is committed
+    # "off" (every profile): nothing under the landing prefixes is moved; "archive": move a file out of
+    # the landing prefix once its batch is committed (streaming.sources.raw_file_stream)
+    clean_source: str
 
     def __post_init__(self) -> None:
         if self.clean_source not in CLEAN_SOURCE:
@@ -148,7 +150,7 @@ class PipelineConfig:
     def archive_path(self, landing_root: str) -> str:
         """Where ``stream.clean_source = "archive"`` moves the files it took from ``landing_root``: by
         default ``_archive`` beside it (Spark wants the same filesystem, so on S3 the same bucket), each
-        file under its full original path."""
+        file under its full original path (``sparkify.sources.archived_root``: where a root's files go)."""
         return self.paths.archive_root or join_path(landing_root.rstrip("/").rsplit("/", 1)[0], "_archive")
 
     @property

@@ -3,7 +3,9 @@
 A stream started after a backfill sees every landed file as new. Its raw-file sink looks up which of a
 batch's files staging already holds, and drops those staged by another batch (the backfill's, or this
 stream's before a checkpoint reset). Files staged under the batch's own label are a replay
-(``streaming.exactly_once``): kept, so that their merges still run.
+(``streaming.exactly_once``): kept, so that their merges still run. Both name a file by its path
+relative to the landing root (``sparkify.sources``), so a file the backfill read from the archive is
+the same file the stream once took from the landing prefix.
 
 The lookup is a scan of staging's ``source_file`` column (Delta keeps only a 32-character prefix of
 strings in its file statistics, too short to tell paths apart), so a query makes it on its first batch

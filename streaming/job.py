@@ -28,6 +28,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from checkpoints_config import PipelineConfig
 from sparkify import ingest, tables
+from sparkify.sources import archived_root
 from streaming.listener import BatchLogger
 from streaming.sink import STREAM_BATCH_PREFIX, DimensionSink, EmptiedDirPruner, PlaysFirst, RawFilesSink
 from streaming.sources import raw_file_stream, staging_stream
@@ -44,12 +45,12 @@ def start_raw_query(
 ) -> StreamingQuery:
     """New files under ``dataset``'s landing prefix → staging (→ songplays for events)."""
     root = ingest.landing_root(config, dataset)
-    archive = config.stream.clean_source == "archive"
+    archive = config.stream.clean_source == "archive"  # else nothing under the prefix is moved
     checkpoint = config.checkpoint_path(dataset.name)
     stream_df = raw_file_stream(
         spark, root, config.stream.max_files_per_trigger, config.archive_path(root) if archive else None
     )
-    pruner = EmptiedDirPruner(root) if archive else None
+    pruner = EmptiedDirPruner(root, archived_root(config.archive_path(root), root)) if archive else None
     sink = RawFilesSink(config, dataset, checkpoint, pruner=pruner, plays_first=plays_first)
     return start(stream_df, dataset.name, checkpoint, sink, trigger)
 

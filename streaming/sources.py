@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
-from sparkify.sources import RAW_GLOB, with_file_metadata
+from sparkify.sources import RAW_GLOB, root_prefix, with_file_metadata
 
 
 def raw_file_stream(
     spark: SparkSession, root: str, max_files_per_trigger: int, archive_dir: str | None = None
 ) -> DataFrame:
-    """New ``*.json`` files under ``root`` (any depth), one row per file: source_file, landed_at, value.
+    """New ``*.json`` files under ``root`` (any depth), one row per file: source_file (relative to
+    ``root``, as the backfill names it), landed_at, value.
 
     Whole files, as the backfill reads them, so each line keeps its number; hidden files (a generator's
     half-written ``.tmp``) are never picked up. ``maxFilesPerTrigger`` bounds a micro-batch. With an
     ``archive_dir``, Spark moves each file there once its batch is committed (``cleanSource``), so the
-    listing every trigger makes stays as small as what is still waiting (bench/reports/discovery.md).
+    listing every trigger makes stays as small as what is still waiting (bench/reports/discovery.md);
+    without one, nothing under ``root`` is moved.
     """
     reader = (
         spark.readStream.format("text")
@@ -26,7 +28,7 @@ def raw_file_stream(
     )
     if archive_dir:
         reader = reader.option("cleanSource", "archive").option("sourceArchiveDir", archive_dir)
-    return with_file_metadata(reader.load(root))
+    return with_file_metadata(reader.load(root), root_prefix(spark, root))
 
 
 def staging_stream(spark: SparkSession, path: str, starting_version: int) -> DataFrame:

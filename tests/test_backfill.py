@@ -19,7 +19,7 @@ from sparkify.sources import read_whole_files
 from sparkify.tables import SONGPLAYS, ensure_tables
 from tests.builders import TS, utc
 from tests.conftest import lake_config, star_tables
-from tests.landing import ALL_FILES, DAY, land
+from tests.landing import ALL_FILES, DAY, land, lines, song_record
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -57,12 +57,16 @@ def test_backfill_reports_progress(reference):
     assert "[backfill songs] 6/6 files (100%)" in progress
     assert "[backfill events] 3/3 files (100%)" in progress
     assert "ETA" in progress and "elapsed" in progress
+    root = reference[0].paths.song_data
+    assert f"[backfill songs] 6 files to load from {root} (6 landed, 0 archived)" in progress
     assert (summary.files, summary.rows_in) == (9, 23)
+    assert (summary.files_landed, summary.files_archived) == (9, 0)
 
 
 def test_conservation_every_line_is_staged_or_quarantined(spark, reference):
     config, summary, _, tables = reference
-    read = {(f"file:{p}", n) for p in sorted((Path(config.paths.song_data).parent).rglob("*.json"))
+    roots = [Path(config.paths.song_data), Path(config.paths.log_data)]
+    read = {(str(p.relative_to(root)), n) for root in roots for p in sorted(root.rglob("*.json"))
             for n, line in enumerate(p.read_text().split("\n"), start=1) if line.strip()}  # fmt: skip
     load = lambda name: spark.read.format("delta").load(config.table_path(name))  # noqa: E731
     staged = {
@@ -105,15 +109,31 @@ def test_backfill_again_and_a_file_landed_twice_change_no_star_table(spark, refe
     assert_same_star_tables(spark, config, expected)
 
 
+def test_a_file_under_a_directory_named_with_a_space_and_a_plus_is_taken_once(spark, tmp_path):
+    """Staged under its path relative to the root, encoded as Spark names files (a space is %20, a '+'
+    stays); the listing names it alike, so the next backfill takes nothing (it used to read it again)."""
+    lake = tmp_path / "my lake"  # the landing root's own path has a space too
+    config = lake_config(lake)
+    land(lake / "landing", only=[f for f in ALL_FILES if f.startswith("log_data/")])
+    odd = lake / "landing/song_data/new songs+more/TR X+1.json"
+    odd.parent.mkdir(parents=True)
+    odd.write_text(lines(song_record("SOX", "Odd", 100.0)))
+    first = run_backfill(spark, config, out=io.StringIO())
+    assert (first.files, first.files_landed) == (4, 4)
+    staged = spark.read.format("delta").load(config.table_path("staging_songs")).collect()
+    assert [(r.source_file, r.line_number) for r in staged] == [("new%20songs+more/TR%20X+1.json", 1)]
+    assert run_backfill(spark, config, out=io.StringIO()).files == 0
+
+
 def ingest_batch(spark, config, files: list[str], batch_id: str) -> None:
     """Ingest the given landing files as one batch per dataset, as a stream's micro-batch would."""
     for dataset, root, prefix in (
         (ingest.SONGS, config.paths.song_data, "song_data/"),
         (ingest.EVENTS, config.paths.log_data, "log_data/"),
     ):
-        mine = [f"file:{Path(config.paths.song_data).parent / f}" for f in files if f.startswith(prefix)]
+        mine = [f.removeprefix(prefix) for f in files if f.startswith(prefix)]  # relative to the root
         if mine:
-            only = spark.createDataFrame([(p,) for p in mine], "path STRING")
+            only = spark.createDataFrame([(p,) for p in mine], "source_file STRING")
             ingest.ingest_files(
                 spark, config, dataset, read_whole_files(spark, root, only), f"{batch_id}-{dataset.name}"
             )

@@ -68,7 +68,7 @@ def test_local_profile_is_the_default_and_lives_under_lake_in_cwd(cwd):
             trigger_interval="2 seconds",
             max_files_per_trigger=200,
             dimensions_trigger_interval="1 minute",
-            clean_source="archive",
+            clean_source="off",  # the landing files are the user's (SPEC invariant 7)
         ),
         s3=S3Settings(
             endpoint="",
@@ -302,6 +302,13 @@ def test_tables_and_checkpoints_live_under_the_output_root_by_default(cwd):
         "s3a://sparkify-lake/tables/songplays",
         "s3a://sparkify-lake/tables/_checkpoints/events",
     )
+
+
+@pytest.mark.parametrize("profile", ["local", "s3", "emr"])
+def test_no_profile_moves_the_users_landing_files(cwd, profile):
+    assert load_config(profile, env={}, cwd=cwd).stream.clean_source == "off"  # SPEC invariant 7
+    asked = load_config(profile, env={"SPARKIFY_STREAM_CLEAN_SOURCE": "archive"}, cwd=cwd)
+    assert asked.stream.clean_source == "archive"
 
 
 def test_taken_files_are_archived_beside_the_landing_prefix_unless_an_archive_root_is_set(cwd):

@@ -10,6 +10,7 @@ import time
 
 import pyspark.sql.functions as F
 import pytest
+from pyspark.testing import assertDataFrameEqual
 
 from batch_backfill.job import run_backfill
 from sparkify import ingest
@@ -29,9 +30,26 @@ def staged_lines(spark, config, table="staging_events"):
     return spark.read.format("delta").load(config.table_path(table)).select("source_file", "line_number")
 
 
+def landing_files(landing):
+    """Every file under the landing prefixes (not the archive) with its bytes, by relative path."""
+    return sorted(
+        (str(p.relative_to(landing)), p.read_bytes())
+        for p in landing.rglob("*")
+        if p.is_file() and not p.relative_to(landing).parts[0].startswith("_")
+    )
+
+
+def wait_until_gone(paths, timeout_s=60.0):
+    """Spark's cleaner thread archives a batch's files while the next batch is planned: wait for it."""
+    deadline = time.monotonic() + timeout_s
+    while any(p.exists() for p in paths) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(p.exists() for p in paths), [str(p) for p in paths if p.exists()]
+
+
 def test_available_now_equals_the_backfill_and_restart_takes_only_new_files(spark, reference, tmp_path):
     _, _, _, expected = reference
-    config = lake_config(tmp_path)
+    config = lake_config(tmp_path, SPARKIFY_STREAM_CLEAN_SOURCE="archive")
     land(tmp_path / "landing")
     run_stream(spark, config, available_now=True, out=io.StringIO())
     assert_same_star_tables(spark, config, expected)
@@ -46,11 +64,71 @@ def test_available_now_equals_the_backfill_and_restart_takes_only_new_files(spar
     # The first run's files were archived (cleanSource) under their full paths once the next batch
     # was planned; the second run's file waits for the next.
     archive = tmp_path / "landing/_archive"
-    assert (archive / str(day).lstrip("/")).is_file() and not day.exists()
+    wait_until_gone([day])
+    assert (archive / str(day).lstrip("/")).is_file()
     assert again.is_file()
     staged = staged_lines(spark, config)
     assert staged.count() == staged.distinct().count()
     assert staged.filter(F.col("source_file").endswith("-again.json")).count() == 4
+
+
+def test_by_default_the_stream_leaves_every_landing_file_where_it_is(spark, tmp_path):
+    """Invariant 7: with the profiles' clean_source = "off", two runs (the second plans a batch after the
+    first's, when archiving would move its files) leave the landing prefixes as they were."""
+    config = lake_config(tmp_path)
+    assert config.stream.clean_source == "off"
+    landing = tmp_path / "landing"
+    land(landing, only=[f for f in ALL_FILES if "2018/12" not in f])
+    before = landing_files(landing)
+    run_stream(spark, config, available_now=True, out=io.StringIO())
+    [late] = land(landing, only=[f for f in ALL_FILES if "2018/12" in f])
+    run_stream(spark, config, available_now=True, out=io.StringIO())
+    time.sleep(1.0)  # what a cleaner thread would have had to move a file
+    assert landing_files(landing) == sorted([*before, (str(late.relative_to(landing)), late.read_bytes())])
+    assert not (landing / "_archive").exists()
+
+
+def staged_and_quarantined(spark, config) -> dict[str, list]:
+    """Staging and the quarantine as the lake holds them, without what names the batch that wrote them."""
+    load = lambda name: spark.read.format("delta").load(config.table_path(name))  # noqa: E731
+    return {
+        "staging_songs": load("staging_songs").drop("batch_id", "ingest_time").collect(),
+        "staging_events": load("staging_events").drop("batch_id", "ingest_time").collect(),
+        "quarantine": load("quarantine").drop("batch_id", "quarantined_at").collect(),
+    }
+
+
+def test_a_rebuild_after_the_stream_archived_files_reads_them_as_the_same_files(spark, reference, tmp_path):
+    """Invariant 7 with clean_source = "archive": the stream moves the files it took to the archive; a
+    backfill into an empty lake reads the archive and the landing prefixes together and ends in the same
+    star tables, the same staged lines and the same quarantine, each file under the same name."""
+    _, _, _, expected = reference
+    config = lake_config(tmp_path, SPARKIFY_STREAM_CLEAN_SOURCE="archive")
+    landing = tmp_path / "landing"
+    later = ["log_data/2018/12/2018-12-01-events.json", "song_data/C/C/D/TRCCD0000000000006.json"]
+    first = land(landing, only=[f for f in ALL_FILES if f not in later])
+    run_stream(spark, config, available_now=True, out=io.StringIO())
+    second = land(landing, only=later)
+    run_stream(spark, config, available_now=True, out=io.StringIO())  # plans a batch: archives the first
+    wait_until_gone(first)
+    archive = tmp_path / "landing/_archive"
+    assert all((archive / str(p).lstrip("/")).is_file() for p in first)
+    assert all(p.is_file() for p in second)  # taken, but archived only once a next batch is planned
+    assert_same_star_tables(spark, config, expected)
+    streamed = staged_and_quarantined(spark, config)
+
+    shutil.rmtree(config.paths.output_root)  # every table and checkpoint
+    out = io.StringIO()
+    summary = run_backfill(spark, config, out=out)
+    assert (summary.files, summary.files_landed, summary.files_archived) == (9, 2, 7)
+    assert f"[backfill songs] 6 files to load from {config.paths.song_data} (1 landed, 5 archived)" in (
+        out.getvalue()
+    )
+    assert_same_star_tables(spark, config, expected)
+    for name, rows in staged_and_quarantined(spark, config).items():
+        assertDataFrameEqual(rows, streamed[name], checkRowOrder=False)
+    assert {r.source_file for r in streamed["staging_songs"]} >= {"A/A/A/TRAAA0000000000001.json"}
+    assert run_backfill(spark, config, out=io.StringIO()).files == 0
 
 
 def test_a_replayed_micro_batch_changes_nothing(spark, reference, tmp_path):
@@ -137,43 +215,65 @@ def test_after_its_first_batch_a_query_looks_up_only_files_not_newer_than_stagin
     assert {r.source_file.rsplit("/", 1)[1] for r in by_stream.collect()} == {again.name, new.name}
 
 
-def landing_tree(root):
-    for d in ("A/B/C", "A/B/D", "A/E", "F/G", "H"):
+def landing_tree(root, archived):
+    """A landing root with files and empty directories: those under A/B/C and F/G because archiving
+    moved their files (their counterparts exist under ``archived``), U/V because the user made it."""
+    for d in ("A/B/C", "A/B/D", "A/E", "F/G", "H", "S p+q", "U/V"):
         (root / d).mkdir(parents=True)
-    for f in ("A/B/D/keep.json", "A/E/taken.json", "H/next.json"):
+    for f in ("A/B/D/keep.json", "A/E/taken.json", "H/next.json", "S p+q/taken.json"):
         (root / f).write_text("{}")
+    for d in ("A/B/C", "F/G"):
+        (archived / d).mkdir(parents=True)
+        (archived / d / "gone.json").write_text("{}")
     return lambda: sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def archive_file(root, archived, rel):
+    """What Spark's cleanSource does to a taken file: move it under the archive, directories and all."""
+    (archived / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).rename(archived / rel)
+
+
+AFTER_SWEEP = [
+    "A", "A/B", "A/B/D", "A/B/D/keep.json", "A/E", "A/E/taken.json", "H", "H/next.json", "S p+q",
+    "S p+q/taken.json", "U", "U/V",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("dirs", [LocalDirs, HadoopDirs])  # HadoopDirs serves S3A; same rules
 def test_directories_emptied_by_archiving_are_removed_up_to_the_landing_root(spark, tmp_path, dirs):
-    root = tmp_path / "song_data"
-    left = landing_tree(root)
+    root, archived = tmp_path / "song_data", tmp_path / "_archive" / str(tmp_path / "song_data").lstrip("/")
+    left = landing_tree(root, archived)
     fs = dirs() if dirs is LocalDirs else dirs(spark)
 
-    fs.remove_empty_under(root.as_uri())
-    assert left() == ["A", "A/B", "A/B/D", "A/B/D/keep.json", "A/E", "A/E/taken.json", "H", "H/next.json"]
+    fs.remove_empty_under(root.as_uri(), str(archived))
+    assert left() == AFTER_SWEEP  # U/V: empty, but the user made it; nothing was archived from it
 
-    (root / "A/E/taken.json").unlink()  # archived by Spark
-    fs.remove_emptied([(root / "A/E/taken.json").as_uri(), (root / "A/B/D/x.json").as_uri()], str(root))
-    assert left() == ["A", "A/B", "A/B/D", "A/B/D/keep.json", "H", "H/next.json"]
+    archive_file(root, archived, "A/E/taken.json")
+    archive_file(root, archived, "S p+q/taken.json")
+    taken = ["A/E/taken.json", "A/B/D/x.json", "S%20p+q/taken.json"]  # as staged: relative, encoded
+    fs.remove_emptied(taken, str(root), str(archived))
+    assert left() == ["A", "A/B", "A/B/D", "A/B/D/keep.json", "H", "H/next.json", "U", "U/V"]
     assert root.is_dir()
+
+    fs.remove_emptied(["U/V/made.json"], str(root), str(archived))  # even if named by a batch
+    assert (root / "U/V").is_dir()
 
 
 def test_the_pruner_sweeps_on_a_restart_then_follows_the_previous_batch(spark, tmp_path):
-    root = tmp_path / "song_data"
-    left = landing_tree(root)
+    root, archived = tmp_path / "song_data", tmp_path / "_archive" / str(tmp_path / "song_data").lstrip("/")
+    left = landing_tree(root, archived)
     before = left()
 
-    EmptiedDirPruner(str(root))(spark, [(root / "H/next.json").as_uri()], batch_id=0)
+    EmptiedDirPruner(str(root), str(archived))(spark, ["H/next.json"], batch_id=0)
     assert left() == before  # a new checkpoint: nothing was archived, nothing to sweep
 
-    pruner = EmptiedDirPruner(str(root))
-    pruner(spark, [(root / "A/E/taken.json").as_uri()], batch_id=7)  # a restart
-    assert "F" not in left() and "A/B/C" not in left()
-    (root / "A/E/taken.json").unlink()  # Spark archives batch 7's files as it plans batch 8
-    pruner(spark, [(root / "H/next.json").as_uri()], batch_id=8)
-    assert left() == ["A", "A/B", "A/B/D", "A/B/D/keep.json", "H", "H/next.json"]
+    pruner = EmptiedDirPruner(str(root), str(archived))
+    pruner(spark, ["A/E/taken.json"], batch_id=7)  # a restart
+    assert left() == AFTER_SWEEP
+    archive_file(root, archived, "A/E/taken.json")  # Spark archives batch 7's files as it plans batch 8
+    pruner(spark, ["H/next.json"], batch_id=8)
+    assert left() == [d for d in AFTER_SWEEP if not d.startswith("A/E")]
 
 
 def test_a_song_landing_after_its_plays_were_streamed_resolves_them(spark, reference, tmp_path):
