@@ -27,16 +27,20 @@ from sparkify import tables
 
 @dataclass
 class ReplayGuard:
-    """Which batches of one running query may be replays: its first after a start, or a batch id it has
-    already seen (Spark re-running a batch in the same process)."""
+    """Which batches of one running query may be replays: its first after a start, a batch id it has
+    seen before, or any batch after one that raised (Spark may hand the same batch over again)."""
 
     _last: int = field(default=-1, init=False)  # the last batch finished; -1: none since the start
+    _open: bool = field(default=False, init=False)  # a batch began and has not finished
 
-    def may_be_replay(self, batch_id: int) -> bool:
-        return self._last < 0 or batch_id <= self._last
+    def begin(self, batch_id: int) -> bool:
+        """Note that ``batch_id`` begins; whether it may be a replay."""
+        may_replay = self._open or self._last < 0 or batch_id <= self._last
+        self._open = True
+        return may_replay
 
     def finished(self, batch_id: int) -> None:
-        self._last = batch_id
+        self._last, self._open = batch_id, False
 
 
 def recorded(spark: SparkSession, config: PipelineConfig, query: str, label: str) -> bool:

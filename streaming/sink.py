@@ -129,7 +129,7 @@ class RawFilesSink(QuerySink):
         spark = batch_df.sparkSession
         label = self.begin_batch(spark, batch_id)
         started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
-        may_replay = self.replays.may_be_replay(batch_id)
+        may_replay = self.replays.begin(batch_id)
         batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)  # read once: looked up, then ingested
         try:
             landed = {r.source_file: r.landed_at for r in batch.select("source_file", "landed_at").collect()}
@@ -174,7 +174,7 @@ class DimensionSink(QuerySink):
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
         label = self.begin_batch(spark, batch_id)
-        may_replay = self.replays.may_be_replay(batch_id)
+        may_replay = self.replays.begin(batch_id)
         with self.turns:
             started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
             staged = batch_df.filter(F.col("batch_id").startswith(STREAM_BATCH_PREFIX))
