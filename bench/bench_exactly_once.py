@@ -30,6 +30,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -129,14 +130,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_parent(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a SIGTERM still cleans up (finally)
     began = time.perf_counter()
     loads = [f"start: {load_average()}"]
-    codes = {"previous": ensure_worktree(), "lookup": ROOT, "txn-every-batch": ROOT}
+    worktree = ensure_worktree()
     code_at_start = checkout_state()
     made_work = args.work is None
     work = Path(tempfile.mkdtemp(prefix="bench-exactly-once-")) if made_work else args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     try:
+        # The workers import the previous code from a copy of the worktree: a worktree removed or moved
+        # meanwhile (it is shared /tmp) can then neither fail a worker nor mix this checkout's code in.
+        previous = work / "previous-code"
+        shutil.rmtree(previous, ignore_errors=True)
+        shutil.copytree(worktree, previous, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+        codes = {"previous": previous, "lookup": ROOT, "txn-every-batch": ROOT}
         source = work / "landing_src"
         plan = generate(source, args)
         say(
@@ -160,7 +168,7 @@ def run_parent(args: argparse.Namespace) -> int:
             order = order[1:] + order[:1]  # rotate: each variant takes each position in turn
         seconds = time.perf_counter() - began
         code = CodeState(code_at_start, checkout_state())
-        text = render_report(args, plan, source, codes, code, batches, summaries, loads, seconds)
+        text = render_report(args, plan, source, code, batches, summaries, loads, seconds)
     finally:
         if made_work:
             shutil.rmtree(work, ignore_errors=True)
@@ -291,28 +299,36 @@ def run_one(variant: str, code: Path, lake: Path, round_no: int) -> tuple[list[B
     summary: dict = {}
     with log_path.open("wb") as err:
         proc = subprocess.Popen(argv, cwd=lake, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if not line.startswith(JSON_MARK):
-                continue
-            record = json.loads(line[len(JSON_MARK) :])
-            if record["kind"] == "batch":
-                fields = ("dataset", "batch_id", "seconds", "load")
-                batch = Batch(variant, round_no, *(record[f] for f in fields), tuple(record["checkpoints"]))
-                batches.append(batch)
-                say(f"  {variant} {batch.dataset} batch {batch.batch_id}: {batch.seconds:.2f}s")
-            elif record["kind"] == "summary":
-                summary = {**record, "variant": variant, "round": round_no}
-                say(
-                    f"  {variant}: JVM start {record['jvm_seconds']:.1f}s, backfill "
-                    f"{record['backfill_seconds']:.1f}s, code {record['sink_module']}"
-                )
-        code_rc = proc.wait()
-    if code_rc != 0 or not summary:
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith(JSON_MARK):
+                    record = json.loads(line[len(JSON_MARK) :])
+                    if record["kind"] == "batch":
+                        batches.append(batch_of(record, variant, round_no))
+                    elif record["kind"] == "summary":
+                        summary = {**record, "variant": variant, "round": round_no}
+                        say(
+                            f"  {variant}: JVM start {record['jvm_seconds']:.1f}s, backfill "
+                            f"{record['backfill_seconds']:.1f}s, code {record['sink_module']}"
+                        )
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:  # the parent is stopping: stop the worker (and so its JVM) too
+                proc.terminate()
+                proc.wait(timeout=60)
+    if rc != 0 or not summary:
         tail = log_path.read_text(errors="replace").splitlines()[-TAIL_LINES:]
-        raise SystemExit(f"worker {variant} (round {round_no}) failed, rc {code_rc}:\n" + "\n".join(tail))
+        raise SystemExit(f"worker {variant} (round {round_no}) failed, rc {rc}:\n" + "\n".join(tail))
     log_path.unlink()
     return batches, summary
+
+
+def batch_of(record: dict, variant: str, round_no: int) -> Batch:
+    fields = ("dataset", "batch_id", "seconds", "load")
+    batch = Batch(variant, round_no, *(record[f] for f in fields), tuple(record["checkpoints"]))
+    say(f"  {variant} {batch.dataset} batch {batch.batch_id}: {batch.seconds:.2f}s")
+    return batch
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -496,7 +512,6 @@ def render_report(
     args: argparse.Namespace,
     plan: DataPlan,
     source: Path,
-    codes: dict[str, Path],
     code: CodeState,
     batches: list[Batch],
     summaries: list[dict],
@@ -546,7 +561,8 @@ def render_report(
         *machine_section(loads),
         "## Code",
         "",
-        f"- `previous`: commit {PREVIOUS_COMMIT} (worktree `{codes['previous']}`): the first batch after a "
+        f"- `previous`: commit {PREVIOUS_COMMIT} (worktree `{WORKTREE}`, copied into the run's work "
+        "directory and imported from there): the first batch after a "
         "start carries `txnAppId`/`txnVersion` (app id, batch id) on its staging and pipeline_metrics "
         "appends, later batches append plainly; the first batch also scans staging for the hand-off.",
         f"- `lookup`: this checkout, {code.describe()}: no txn; the first batch after a start scans "
