@@ -50,6 +50,7 @@ from common import (
     median,
     report_header,
     say,
+    sparkify_env,
     write_report,
 )
 
@@ -354,13 +355,10 @@ def run_worker(args: argparse.Namespace) -> int:
         carry_txn_on_every_append(ingest)
 
     lake: Path = args.lake
-    env = {
-        "SPARKIFY_PATHS_SONG_DATA": str(lake / "landing" / "song_data"),
-        "SPARKIFY_PATHS_LOG_DATA": str(lake / "landing" / "log_data"),
-        "SPARKIFY_PATHS_OUTPUT_ROOT": str(lake / "tables"),
-        "SPARKIFY_SPARK_SHUFFLE_PARTITIONS": "2",
-        "SPARKIFY_SPARK_UI_ENABLED": "false",
-    }
+    landing = lake / "landing"
+    env = sparkify_env(
+        landing / "song_data", landing / "log_data", lake / "tables", SPARKIFY_SPARK_SHUFFLE_PARTITIONS="2"
+    )
     config = load_config("local", env=env, cwd=lake)
     began = time.perf_counter()
     spark = build_spark(

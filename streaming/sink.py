@@ -33,6 +33,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig, join_path
 from sparkify import ingest
+from sparkify.preflight import is_local
 from sparkify.sources import is_relative, relative_path_of
 from streaming import handoff
 from streaming.exactly_once import ReplayGuard, recorded
@@ -219,10 +220,6 @@ class EmptiedDirPruner:
         elif batch_id > 0:
             dirs.remove_empty_under(self.root, self.archived)
         self._taken = files
-
-
-def is_local(path: str) -> bool:
-    return path.startswith("file:") or "://" not in path
 
 
 def directories_of(files: list[str]) -> list[str]:
