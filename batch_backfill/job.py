@@ -24,9 +24,11 @@ from pyspark.sql import DataFrame, SparkSession
 
 from batch_backfill.chunks import chunk_files
 from checkpoints_config import PipelineConfig
+from expectations.validation import load_checks
 from sparkify import ingest, status, tables
 from sparkify.progress import Progress, timed
 from sparkify.sources import archived_root, list_raw_files, read_whole_files
+from sparkify.star_checks import check_star_tables, star_summary
 
 log = logging.getLogger(__name__)
 BATCH_PREFIX = "backfill-"
@@ -69,6 +71,7 @@ def run_backfill(
         tables.ensure_tables(spark, config)
     with timed(log, "recover unfinished batches"):
         recovered = recover_unfinished(spark, config, out)
+    checks = load_checks(config.quality)
     run_id = uuid.uuid4().hex[:8]
     results: list[ingest.BatchResult] = []
     taken = {LANDED: 0, ARCHIVED: 0}
@@ -92,13 +95,17 @@ def run_backfill(
             batch_id = f"{BATCH_PREFIX}{dataset.name}-{run_id}-{i:05d}"
             files_df = read_chunk(spark, roots, [(f, place_of[f]) for f, _ in chunk])
             result = ingest.ingest_files(
-                spark, config, dataset, files_df, batch_id, exclusive=True, job="backfill"
+                spark, config, dataset, files_df, batch_id, checks, exclusive=True, job="backfill"
             )
             results.append(result)
             for f, _ in chunk:
                 taken[place_of[f]] += 1
             read, quarantined = sum(r.rows_in for r in results), sum(r.rows_quarantined for r in results)
             progress.advance(len(chunk), note=f"{read:,} lines read, {quarantined:,} quarantined")
+    if results or recovered:
+        with timed(log, "check the star tables"):
+            validations = check_star_tables(spark, config, checks, f"{BATCH_PREFIX}star-{run_id}")
+        print(f"[backfill] {star_summary(validations)}", file=out, flush=True)
     return BackfillSummary(
         files=sum(taken.values()),
         rows_in=sum(r.rows_in for r in results),

@@ -82,6 +82,15 @@ class Batch:
         return "first" if self.batch_id == 0 else "later"
 
 
+def validation_of(sink_module, config) -> dict:  # type: ignore[no-untyped-def]
+    """The sink's validation argument, for code that has one (validation came after exactly once)."""
+    if "checks" not in sink_module.RawFilesSink.__dataclass_fields__:
+        return {}
+    from expectations.validation import load_checks  # the code under test's own, as sink_module is
+
+    return {"checks": load_checks(config.quality)}
+
+
 @dataclass(frozen=True)
 class DataPlan:
     """The generated landing zone and which of its files the workers stream (paths relative to a root)."""
@@ -392,7 +401,9 @@ def run_worker(args: argparse.Namespace) -> int:
         keys[name] = files[0]
         by_file = every.filter(F.col("source_file").isin(files)).localCheckpoint()
         batches = [by_file.filter(F.col("source_file") == f).localCheckpoint() for f in files]
-        sink = sink_module.RawFilesSink(config, dataset, checkpoint="unused")
+        sink = sink_module.RawFilesSink(
+            config, dataset, checkpoint="unused", **validation_of(sink_module, config)
+        )
         sink.app_id = f"bench-exactly-once-{name}"  # as tests/test_stream.py: no checkpoint to read it from
         for batch_id, batch_df in enumerate(batches):
             load = os.getloadavg()[0]

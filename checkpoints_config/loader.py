@@ -118,12 +118,42 @@ class LeaseSettings:
             )
 
 
+@dataclass(frozen=True)
+class QualitySettings:
+    """Validation of every batch (expectations/): Great Expectations, and policies over the suites'."""
+
+    # false: GX does not run and quality_results gets nothing; the suites still route rows to the
+    # quarantine (benchmarks compare the two; a fail expectation then fails on any failing row)
+    great_expectations: bool
+    # "<suite>.<expectation>=<warn|quarantine|fail>, ..." over the policy in the suite's JSON
+    policies: str = ""
+
+    def __post_init__(self) -> None:
+        self.policy_overrides  # noqa: B018  (refuse a malformed value when the configuration loads)
+
+    @property
+    def policy_overrides(self) -> dict[str, str]:
+        """``policies`` as ``{"<suite>.<expectation>": policy}`` (names are checked against the suites)."""
+        out = {}
+        for item in filter(None, (part.strip() for part in self.policies.split(","))):
+            key, sep, policy = (x.strip() for x in item.partition("="))
+            if not sep or "." not in key or policy not in POLICIES:
+                raise ConfigError(
+                    f"quality.policies: {item!r} is not <suite>.<expectation>=<{'|'.join(POLICIES)}>"
+                )
+            out[key] = policy
+        return out
+
+
+POLICIES = ("warn", "quarantine", "fail")
+
 SECTIONS: dict[str, type] = {
     "paths": Paths,
     "spark": SparkSettings,
     "stream": StreamSettings,
     "s3": S3Settings,
     "lease": LeaseSettings,
+    "quality": QualitySettings,
 }
 
 
@@ -138,6 +168,7 @@ class PipelineConfig:
     stream: StreamSettings
     s3: S3Settings
     lease: LeaseSettings
+    quality: QualitySettings
 
     def table_path(self, table: str) -> str:
         """Every table lives at ``<output root>/<table name>``."""

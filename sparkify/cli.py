@@ -44,8 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def explain(error: BaseException) -> tuple[int, str]:
     """The exit code and the one line to print for an error: 2 for what the user asked wrongly (usage,
     configuration), 1 for what failed while running."""
+    from expectations.validation import DataQualityError
     from sparkify.errors import UsageError
-    from sparkify.ingest import DataQualityError
     from sparkify.lease import LeaseError
     from sparkify.session import SparkStartError
 
@@ -160,12 +160,70 @@ def build_parser() -> argparse.ArgumentParser:
     chg.add_argument("--to", dest="last", type=int, required=True)
     chg.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
+    add_quality_commands(sub)
+
     demo = command(
         "demo", "generate, backfill, stream a drip of new files, then counts, freshness, queries", run_demo
     )
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--stream-seconds", type=float, default=60.0, help="how long new files drip in")
     return parser
+
+
+def add_quality_commands(sub) -> None:  # type: ignore[no-untyped-def]
+    """``sparkify quality <subcommand>``: a group, so further data-quality commands join ``report``.
+
+    ``--config`` and ``--debug`` work before or after the subcommand's name: the subcommand's copies
+    default to SUPPRESS, as argparse would otherwise reset what was given after ``quality``.
+    """
+    from expectations.data_docs import DEFAULT_LAST  # light: GX itself is imported only to build
+
+    help_text = "data quality: what Great Expectations found in each validated batch"
+    group = sub.add_parser("quality", help=help_text, description=help_text)
+    group.add_argument("--config", default=None, help=CONFIG_HELP)
+    group.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    commands = group.add_subparsers(dest="quality_command", required=True, metavar="SUBCOMMAND")
+
+    def command(name: str, help_text: str, run, epilog: str | None = None) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+        p = commands.add_parser(name, help=help_text, description=help_text, epilog=epilog)
+        p.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+        p.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logs"
+        )
+        p.set_defaults(run=run)
+        return p
+
+    report = command(
+        "report",
+        "build GX Data Docs (HTML) from the recorded validation results (quality_results); print the "
+        "path of index.html",
+        run_quality_report,
+        epilog=(
+            "Read-only: no writer lease is taken and no table is created. The site shows the most "
+            "recent --last validations of each dataset, so a lake with a million batches does not make "
+            "a million pages; older ones stay queryable in quality_results. Each run replaces the site."
+        ),
+    )
+    report.add_argument(
+        "--out",
+        default=None,
+        help="directory of the site, replaced on each run (default: <output root>/_data_docs when the "
+        "output root is local, else ./sparkify-data-docs)",
+    )
+    report.add_argument(
+        "--last",
+        type=int,
+        default=DEFAULT_LAST,
+        help=f"validations per dataset the site holds, the most recent (default: {DEFAULT_LAST})",
+    )
+    command(
+        "check",
+        "validate the star tables as a whole with their star_<table> suites (keys present and unique, "
+        "every play's user in users); record the results in quality_results",
+        run_quality_check,
+        epilog="Writes quality_results, so it takes the writer lease: stop a running stream first. "
+        "A backfill runs these checks itself when it loaded anything.",
+    )
 
 
 def run_config(args: argparse.Namespace) -> int:
@@ -363,6 +421,60 @@ def run_changes(args: argparse.Namespace) -> int:
     spark = start_spark(config, "sparkify-changes")
     print_rows(table_changes(spark, config, args.table, args.first, args.last), args.format)
     return 0
+
+
+def run_quality_report(args: argparse.Namespace) -> int:
+    """Read-only, like ``status``: ``quality_results`` is read (only the validations the site shows),
+    nothing is created and no lease is taken; the site goes to ``--out``. Without the table it exits 2
+    saying what to run first, as ``history`` does."""
+    from expectations.data_docs import build_data_docs, check_site_dir, collect_recent_results
+    from sparkify.errors import UsageError
+    from sparkify.queries import existing_table
+    from sparkify.tables import QUALITY_RESULTS
+
+    config = load_config(args.config)
+    if args.last < 1:
+        raise UsageError(f"--last {args.last}: give a positive number of validations per dataset")
+    out = data_docs_dir(config, args.out)
+    check_site_dir(out)  # before Spark starts: a wrong --out costs no JVM
+    spark = start_spark(config, "sparkify-quality-report")
+    results_df = existing_table(spark, config, QUALITY_RESULTS.name).toDF()
+    print(build_data_docs(collect_recent_results(results_df, args.last), out, last=args.last))
+    return 0
+
+
+def run_quality_check(args: argparse.Namespace) -> int:
+    """The star-table suites, now, holding the writer lease; exit 1 if a ``fail`` expectation failed."""
+    from expectations.validation import load_checks
+    from sparkify.errors import UsageError
+    from sparkify.preflight import check_writable
+    from sparkify.star_checks import check_star_tables, star_summary
+    from sparkify.status import lake_exists
+
+    config = load_config(args.config)
+    checks = load_checks(config.quality)  # a broken suite or policy fails before any JVM starts
+    check_writable(config)
+    with writing(config, "quality check"):
+        spark = start_spark(config, "sparkify-quality-check")
+        if not lake_exists(spark, config):
+            raise UsageError(f"no lake at {config.paths.output_root} yet: run `sparkify backfill` first")
+        label = f"check-star-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        print(star_summary(check_star_tables(spark, config, checks, label)))
+    return 0
+
+
+def data_docs_dir(config: PipelineConfig, out: str | None) -> Path:
+    """Where ``quality report`` writes the site: ``--out``, else next to the tables when they are local
+    (``<output root>/_data_docs``), else ``./sparkify-data-docs`` (GX writes sites to local files)."""
+    from sparkify.errors import UsageError
+    from sparkify.preflight import is_local, local_path
+
+    if out is not None:
+        if not is_local(out):
+            raise UsageError(f"--out {out}: Data Docs are written to a local directory; copy them from there")
+        return local_path(out).absolute()
+    root = config.paths.output_root
+    return (local_path(root) / "_data_docs" if is_local(root) else Path("sparkify-data-docs")).absolute()
 
 
 def print_rows(df, fmt: str, out=None) -> None:  # type: ignore[no-untyped-def]

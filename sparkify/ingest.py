@@ -22,8 +22,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from checkpoints_config import PipelineConfig
-from expectations.routing import failed_names, is_accepted, with_rejections
-from expectations.suites import Policy, Suite, load_suite
+from expectations.routing import REJECTIONS, failed_names, is_accepted, with_rejections
+from expectations.suites import Policy, Suite
+from expectations.validation import Checks, DataQualityError, Validation
 from sparkify import merge, tables
 from sparkify.progress import timed
 from sparkify.schemas import (
@@ -42,10 +43,6 @@ from sparkify.transforms.time_table import build_time
 from sparkify.transforms.users import build_users
 
 log = logging.getLogger(__name__)
-
-
-class DataQualityError(RuntimeError):
-    """A ``fail``-policy expectation failed: the batch stops and is retried after a restart."""
 
 
 @dataclass(frozen=True)
@@ -99,11 +96,12 @@ class RoutedBatch:
     rows_staged: int
     rows_quarantined: int
     oldest_landed_at: int | None
+    validation: Validation | None  # GX's outcome (None: GX off, or nothing parsed)
 
     @property
     def accepted_df(self) -> DataFrame:
         """The rows the star tables take."""
-        return self.rows_df.filter(is_accepted(F.col("rejections"))).select(*self.dataset.staging_columns)
+        return self.rows_df.filter(is_accepted(F.col(REJECTIONS))).select(*self.dataset.staging_columns)
 
     def result(self, seconds: float) -> BatchResult:
         return BatchResult(
@@ -113,12 +111,16 @@ class RoutedBatch:
 
 @contextmanager
 def routed_batch(
-    dataset: Dataset, files_df: DataFrame, batch_id: str, started_at: dt.datetime
+    dataset: Dataset, files_df: DataFrame, batch_id: str, started_at: dt.datetime, checks: Checks
 ) -> Iterator[RoutedBatch]:
-    """Parse and validate one batch of whole raw files (``source_file``, ``landed_at``, ``value``; see
-    ``sparkify.sources``) once, for every step that follows; raise before anything is written if a
-    ``fail``-policy expectation fails."""
-    suite = load_suite(dataset.suite_name)
+    """Parse, route and validate one batch of whole raw files (``source_file``, ``landed_at``,
+    ``value``; see ``sparkify.sources``) once, for every step that follows; raise before anything is
+    written if a ``fail``-policy expectation fails.
+
+    Each row's verdict (``rejections``) is routed here in one pass, and GX validates the parsed rows
+    with the same suite; ``tests/test_validation.py`` proves the two agree on every expectation.
+    """
+    suite = checks.suite(dataset.suite_name)
     rows = (
         parse_lines(explode_lines(files_df), dataset.raw_schema, dataset.renames)
         .transform(with_rejections, suite)
@@ -126,14 +128,19 @@ def routed_batch(
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
-        stop_on_failures(rows, suite, dataset)
-        with timed(log, f"{batch_id}: read, parse and validate"):
+        with timed(log, f"{batch_id}: read, parse and route"):
             counts = rows.agg(
                 F.count("*").alias("rows_in"),
                 F.sum((~F.col("is_malformed")).cast("int")).alias("rows_staged"),
-                F.sum((~is_accepted(F.col("rejections"))).cast("int")).alias("rows_quarantined"),
+                F.sum((~is_accepted(F.col(REJECTIONS))).cast("int")).alias("rows_quarantined"),
                 F.min("landed_at").alias("oldest_landed_at"),
             ).first()
+        validation = None
+        if counts["rows_staged"]:
+            parsed = rows.filter(~F.col("is_malformed")).select(*dataset.staging_columns)
+            with timed(log, f"{batch_id}: validate with Great Expectations"):
+                validation = checks.validate(parsed, suite.name, batch_id, dataset.name)
+            stop_on_failures(rows, suite, dataset, validation)
         yield RoutedBatch(
             dataset,
             batch_id,
@@ -143,6 +150,7 @@ def routed_batch(
             counts["rows_staged"] or 0,
             counts["rows_quarantined"] or 0,
             counts["oldest_landed_at"],
+            validation,
         )
     finally:
         rows.unpersist()
@@ -154,20 +162,24 @@ def ingest_files(
     dataset: Dataset,
     files_df: DataFrame,
     batch_id: str,
+    checks: Checks,
     exclusive: bool = False,
     job: str = "batch",
 ) -> BatchResult:
-    """Take one batch of whole raw files into every table: quarantine, staging, the star tables, and
-    its pipeline_metrics row (the backfill's chunk; the stream composes the same steps itself).
+    """Take one batch of whole raw files into every table: quarantine, quality_results, staging, the
+    star tables, and its pipeline_metrics row (the backfill's chunk; the stream composes the same steps
+    itself).
 
     Parameters:
+        checks: the suites and GX that validate the batch (``expectations.validation.load_checks``).
         exclusive: no other job writes the tables meanwhile (the backfill): empty tables may take a
             plain append instead of a MERGE.
         job: who runs the batch; pipeline_metrics names it ``<job>-<dataset>``.
     """
     started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
-    with routed_batch(dataset, files_df, batch_id, started_at) as batch:
+    with routed_batch(dataset, files_df, batch_id, started_at, checks) as batch:
         quarantine(spark, config, batch)
+        record_quality(spark, config, batch.validation)
         stage(config, batch)
         if batch.rows_in:
             merge_into_star(spark, config, dataset, batch.accepted_df, exclusive)
@@ -176,12 +188,19 @@ def ingest_files(
     return result
 
 
-def stop_on_failures(routed_df: DataFrame, suite: Suite, dataset: Dataset) -> None:
-    """Raise if any row fails a ``fail``-policy expectation (nothing of the batch has been written yet)."""
+def stop_on_failures(
+    routed_df: DataFrame, suite: Suite, dataset: Dataset, validation: Validation | None
+) -> None:
+    """Raise :class:`DataQualityError` if a ``fail``-policy expectation failed (nothing of the batch has
+    been written yet): GX's verdict, or with GX off, any routed row failing one."""
+    if validation is not None:
+        validation.stop_on_failures()
+        return
     fatal = suite.with_policy(Policy.FAIL)
     if not fatal:
         return
-    failing = routed_df.filter(~F.col("is_malformed")).select(F.explode(failed_names(fatal)).alias("name"))
+    parsed = routed_df.filter(~F.col("is_malformed"))
+    failing = parsed.select(F.explode(failed_names(fatal, parsed.schema)).alias("name"))
     names = sorted({r["name"] for r in failing.distinct().collect()})
     if names:
         raise DataQualityError(
@@ -195,12 +214,12 @@ def quarantine(spark: SparkSession, config: PipelineConfig, batch: RoutedBatch) 
     never conflict over it."""
     if not batch.rows_quarantined:
         return
-    rejected = batch.rows_df.filter(~is_accepted(F.col("rejections"))).select(
+    rejected = batch.rows_df.filter(~is_accepted(F.col(REJECTIONS))).select(
         F.lit(batch.dataset.name).alias("dataset"),
         "source_file",
         "line_number",
         RAW_LINE,
-        F.col("rejections").alias("reasons"),
+        F.col(REJECTIONS).alias("reasons"),
         F.lit(batch.batch_id).alias("batch_id"),
         F.lit(batch.started_at).cast("timestamp").alias("quarantined_at"),
     )
@@ -215,6 +234,18 @@ def quarantine(spark: SparkSession, config: PipelineConfig, batch: RoutedBatch) 
         )
 
 
+def record_quality(spark: SparkSession, config: PipelineConfig, validation: Validation | None) -> None:
+    """Append GX's outcome on the batch to quality_results, one row per expectation (a plain append:
+    the stream skips it for a replayed batch whose rows are there, streaming.exactly_once)."""
+    if validation is None or not validation.results:
+        return
+    schema = tables.QUALITY_RESULTS.schema
+    rows = [tuple(getattr(r, f) for f in schema.fieldNames()) for r in validation.results]
+    results = spark.createDataFrame(rows, schema)
+    with timed(log, f"{validation.batch_id}: quality_results append"):
+        results.write.format("delta").mode("append").save(config.table_path(tables.QUALITY_RESULTS.name))
+
+
 def stage(config: PipelineConfig, batch: RoutedBatch) -> None:
     """Append every parsed row of the batch (accepted or not) to staging: a plain append, so the caller
     makes sure it happens once per batch (the backfill skips staged files, the stream replays:
@@ -225,13 +256,9 @@ def stage(config: PipelineConfig, batch: RoutedBatch) -> None:
 
 
 def accepted_rows(staged_df: DataFrame, dataset: Dataset) -> DataFrame:
-    """The staged rows the star tables take (staging keeps every row that parsed, rejected ones too)."""
-    return (
-        staged_df.withColumn("is_malformed", F.lit(False))
-        .transform(with_rejections, load_suite(dataset.suite_name))
-        .filter(is_accepted(F.col("rejections")))
-        .select(*dataset.staging_columns)
-    )
+    """The staged rows the star tables take, by the verdict stored with each when it was staged (staging
+    keeps every row that parsed, rejected ones too): a suite edited since never re-judges history."""
+    return staged_df.filter(is_accepted(F.col(REJECTIONS))).select(*dataset.staging_columns)
 
 
 def accepted_staged(spark: SparkSession, config: PipelineConfig, dataset: Dataset) -> DataFrame:

@@ -77,6 +77,12 @@ LINEAGE_FIELDS = [
 ]
 
 
+# A staged row's verdict, fixed when it is staged (expectations.routing): the names of the quarantine
+# expectations it failed, empty when the star tables take it. Later merges and recoveries read this
+# instead of judging history again with whatever the suites say today.
+VERDICT_FIELD = StructField("rejections", ArrayType(StringType(), containsNull=False), nullable=False)
+
+
 def with_corrupt_record(schema: StructType) -> StructType:
     """The raw schema plus the column Spark's PERMISSIVE JSON parser fills with lines it cannot parse."""
     return StructType([*schema.fields, StructField(CORRUPT_RECORD, StringType())])
@@ -84,7 +90,7 @@ def with_corrupt_record(schema: StructType) -> StructType:
 
 def staging_schema(raw: StructType, renames: dict[str, str]) -> StructType:
     fields = [StructField(renames.get(f.name, f.name), f.dataType) for f in raw.fields]
-    return StructType(fields + LINEAGE_FIELDS)
+    return StructType([*fields, *LINEAGE_FIELDS, VERDICT_FIELD])
 
 
 STAGING_SONGS_SCHEMA = staging_schema(RAW_SONG_SCHEMA, {})

@@ -1,64 +1,226 @@
-"""Raw lines → parsed staging rows: one row per input line, malformed lines kept with their text.
+"""Raw lines → parsed staging rows: one row per input line, malformed lines kept with their text and why.
 
 Files are read whole (one row per file) and split here, so that every row knows its ``(source_file,
-line_number)`` key and a line that is not valid JSON is carried to the quarantine instead of vanishing.
+line_number)`` key and a line that does not parse is carried to the quarantine instead of vanishing,
+with ``parse_errors`` saying what was wrong with it:
+
+- ``not_utf8``: the line's bytes are not UTF-8 (a Latin-1 file, binary). It *accompanies* the JSON
+  reasons below, judged on the text with each bad byte sequence replaced by U+FFFD (what every reader
+  sees): ``["not_utf8"]`` alone says "re-encode the file and it will load", ``["not_utf8",
+  "unparseable_json"]`` says it is not text at all. Spark's JSON reader would silently load such a line
+  with U+FFFD in its names, hence a reason of its own.
+- ``unparseable_json``: not JSON at all (truncated, garbage, binary). Also a line only Spark's lenient
+  reader takes (single quotes, a bare ``NaN``, a repeated key) when it fails for another reason.
+- ``not_a_json_object``: JSON, but an array (a song file holding ``[{...}]``), a number, a string, null.
+- ``wrong_type:<rawField>``: an object one of whose fields does not fit the raw schema's type, one
+  entry per field in schema order (``"ts": "1542241826796"``, ``"sessionId": 3.5``). A string field
+  never has a wrong type: Spark keeps any value's JSON text.
+- ``malformed_json``: Spark's reader rejected the line for none of the reasons above (never seen; kept
+  so that a malformed line always says something).
+
+Missing fields are not parse errors: they are nulls, for the expectation suites to judge. Unknown
+fields are ignored.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
-from pyspark.sql.types import StructType
+from pyspark.sql.types import DataType, DoubleType, IntegerType, LongType, StringType, StructType
 
 from sparkify.schemas import CORRUPT_RECORD, with_corrupt_record
 
 RAW_LINE = "raw_line"
+PARSE_ERRORS = "parse_errors"
+
+NOT_UTF8 = "not_utf8"
+UNPARSEABLE_JSON = "unparseable_json"
+NOT_A_JSON_OBJECT = "not_a_json_object"
+WRONG_TYPE = "wrong_type:"  # + the raw field's name
+MALFORMED_JSON = "malformed_json"
+
+BOM = "\ufeff"
+LINE_BREAK = r"\r?\n"
+# Maps every byte to one character and back: a file that is not UTF-8 is split byte for byte through it.
+BYTE_FOR_BYTE = "ISO-8859-1"
+# The strings Spark's JSON reader takes for a DOUBLE (allowNonNumericNumbers, on by default).
+NON_NUMERIC_DOUBLES = ("NaN", "Infinity", "+Infinity", "+INF", "-Infinity", "-INF")
+
+# Spark's PERMISSIVE mode: a line that does not fit the schema is kept whole in ``_corrupt_record``.
+# Options also keep Spark from pruning the schema to the fields a query reads (it prunes an option-less
+# from_json), which would let a wrong type through when only the verdict is read.
+PERMISSIVE = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+
+_IS_UTF8 = "_is_utf8"
+_VARIANT = "_variant"
+_WRONG_TYPES = "_wrong_types"
 
 
 def explode_lines(files_df: DataFrame) -> DataFrame:
-    """Split whole files into non-blank lines numbered from 1.
+    """Split whole files into non-blank lines numbered from 1, each with its bytes as they were.
 
     ``files_df`` has ``source_file``, ``landed_at`` (epoch ms) and ``value`` (the file's text), as the
-    ``text`` source gives with ``wholetext``. Blank lines (a trailing newline) are not input lines.
+    ``text`` source gives with ``wholetext``. Blank lines (a trailing newline) are not input lines. A
+    leading byte order mark (U+FEFF, as Windows editors write) is not part of the first line.
     """
     return (
         files_df.select(
             "source_file",
             "landed_at",
-            F.posexplode(F.split(F.col("value"), r"\r?\n")).alias("pos", RAW_LINE),
+            F.posexplode(split_lines(without_bom(F.col("value")))).alias("pos", RAW_LINE),
         )
         .filter(F.trim(F.col(RAW_LINE)) != "")
         .select("source_file", (F.col("pos") + 1).cast("int").alias("line_number"), "landed_at", RAW_LINE)
     )
 
 
-def parse_lines(lines_df: DataFrame, raw_schema: StructType, renames: dict[str, str]) -> DataFrame:
-    """Parse each JSON line with an explicit schema; a line that does not fit keeps its text in
-    ``_corrupt_record``.
+def without_bom(text: Column) -> Column:
+    """``text`` without a leading U+FEFF; a file without one is not copied."""
+    return F.when(text.startswith(BOM), F.substr(text, F.lit(2))).otherwise(text)
 
-    Wrong types, non-objects and broken JSON all land in ``_corrupt_record`` (Spark's PERMISSIVE mode);
-    missing keys parse as nulls and are the validation step's business.
+
+def split_lines(text: Column) -> Column:
+    """``text``'s lines, each keeping its own bytes even when the file is not UTF-8.
+
+    ``split`` decodes its input first, turning bytes that are not UTF-8 into U+FFFD, after which no
+    line could tell it was not UTF-8. So a file that is not valid UTF-8 (one check, per file) is split
+    through Latin-1, which maps bytes to characters one to one; valid files take the direct split.
     """
-    parsed = F.from_json(
-        F.col(RAW_LINE),
-        with_corrupt_record(raw_schema),
-        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD},
+    byte_for_byte = F.transform(
+        F.split(F.decode(text.cast("binary"), BYTE_FOR_BYTE), LINE_BREAK),
+        lambda line: F.encode(line, BYTE_FOR_BYTE).cast("string"),
+    )
+    return F.when(F.is_valid_utf8(text), F.split(text, LINE_BREAK)).otherwise(byte_for_byte)
+
+
+def parse_lines(lines_df: DataFrame, raw_schema: StructType, renames: dict[str, str]) -> DataFrame:
+    """Parse each JSON line with an explicit schema, and say why a line did not parse.
+
+    Returns the raw fields (renamed), ``source_file``, ``line_number``, ``landed_at``, ``raw_line``
+    (valid UTF-8: bad bytes are U+FFFD, so every reader of the quarantine can read it), ``is_malformed``
+    and ``parse_errors`` (array<string>, never null, empty when the line parsed; the reasons are in the
+    module's docstring). ``is_malformed`` is exactly ``parse_errors`` being non-empty.
+
+    Spark's PERMISSIVE mode puts every line that does not fit the schema (broken JSON, non-objects,
+    wrong types) in ``_corrupt_record``; only those lines (and lines that are not UTF-8) are classified,
+    by parsing them again as VARIANT, so a line that parsed pays one UTF-8 check and nothing more.
+
+    Example:
+        >>> parse_lines(explode_lines(files_df), RAW_EVENT_SCHEMA, EVENT_COLUMN_NAMES)  # doctest: +SKIP
+    """
+    check_classifiable(raw_schema)
+    raw = F.col(RAW_LINE)
+    lines = lines_df.withColumn(_IS_UTF8, F.is_valid_utf8(raw)).withColumn(
+        RAW_LINE, F.when(F.col(_IS_UTF8), raw).otherwise(F.make_valid_utf8(raw))
+    )
+    parsed = lines.withColumn(
+        "parsed",
+        F.from_json(raw, with_corrupt_record(raw_schema), PERMISSIVE),
+    )
+    is_corrupt = F.col(f"parsed.{CORRUPT_RECORD}").isNotNull()
+    # Separate projections: the variant and the wrong-type list are read several times each, and Spark
+    # does not inline an expensive column into several places (CollapseProject), so each runs once.
+    classified = (
+        parsed.withColumn(_VARIANT, F.when(is_corrupt, F.try_parse_json(raw)))
+        .withColumn(_WRONG_TYPES, F.when(is_corrupt, wrong_types(F.col(_VARIANT), raw_schema)))
+        .withColumn(
+            PARSE_ERRORS,
+            F.when(F.col(_IS_UTF8) & ~is_corrupt, no_errors()).otherwise(
+                F.concat(
+                    F.when(F.col(_IS_UTF8), no_errors()).otherwise(F.array(F.lit(NOT_UTF8))),
+                    F.when(is_corrupt, json_errors(F.col(_VARIANT), F.col(_WRONG_TYPES))).otherwise(
+                        no_errors()
+                    ),
+                )
+            ),
+        )
     )
     fields = [F.col(f"parsed.{f.name}").alias(renames.get(f.name, f.name)) for f in raw_schema.fields]
-    return lines_df.withColumn("parsed", parsed).select(
+    return classified.select(
         *fields,
         "source_file",
         "line_number",
         "landed_at",
         RAW_LINE,
-        is_malformed(F.col(f"parsed.{CORRUPT_RECORD}")).alias("is_malformed"),
+        is_malformed(F.col(PARSE_ERRORS)).alias("is_malformed"),
+        PARSE_ERRORS,
     )
 
 
-def is_malformed(corrupt_record: Column) -> Column:
-    return corrupt_record.isNotNull()
+def no_errors() -> Column:
+    return F.array().cast("array<string>")
+
+
+def is_malformed(parse_errors: Column) -> Column:
+    return F.size(parse_errors) > 0
+
+
+def json_errors(variant: Column, wrong: Column) -> Column:
+    """Why Spark's reader rejected a line: ``variant`` is the line parsed as VARIANT (null if it is not
+    JSON), ``wrong`` its fields of the wrong type (:func:`wrong_types`)."""
+    return (
+        F.when(variant.isNull(), F.array(F.lit(UNPARSEABLE_JSON)))
+        .when(~F.schema_of_variant(variant).startswith("OBJECT<"), F.array(F.lit(NOT_A_JSON_OBJECT)))
+        .when(F.size(wrong) > 0, wrong)
+        .otherwise(F.array(F.lit(MALFORMED_JSON)))
+    )
+
+
+def wrong_types(variant: Column, raw_schema: StructType) -> Column:
+    """``wrong_type:<field>`` for each field of ``raw_schema`` whose value in the object ``variant`` does
+    not fit its type, in schema order (empty for anything but an object)."""
+    checks = [
+        F.when(
+            does_not_fit(F.variant_get(variant, variant_path(f.name), "variant"), f.dataType),
+            F.lit(f"{WRONG_TYPE}{f.name}"),
+        )
+        for f in raw_schema.fields
+        if not isinstance(f.dataType, StringType)
+    ]
+    if not checks:
+        return no_errors()
+    return F.filter(F.array(*checks), lambda x: x.isNotNull())
+
+
+def does_not_fit(value: Column, data_type: DataType) -> Column:
+    """True where the VARIANT ``value`` is one Spark's JSON reader would refuse for ``data_type``: its
+    rules (``JacksonParser``), written against the variant's type. Null and absent values fit."""
+    kind = F.schema_of_variant(value)
+    if isinstance(data_type, LongType):
+        fits = kind == "BIGINT"  # an integer in range; a larger one is a DECIMAL, 1.0 and 1e3 are not ints
+    elif isinstance(data_type, IntegerType):
+        fits = (kind == "BIGINT") & F.try_variant_get(value, "$", "int").isNotNull()
+    elif isinstance(data_type, DoubleType):
+        fits = (
+            kind.isin("BIGINT", "DOUBLE")
+            | kind.startswith("DECIMAL")
+            | ((kind == "STRING") & F.variant_get(value, "$", "string").isin(*NON_NUMERIC_DOUBLES))
+        )
+    else:  # check_classifiable keeps other types out
+        raise TypeError(f"no wrong-type rule for {data_type.simpleString()}")
+    return value.isNotNull() & (kind != "VOID") & ~fits
+
+
+CLASSIFIABLE = (StringType, LongType, IntegerType, DoubleType)
+
+
+def check_classifiable(raw_schema: StructType) -> None:
+    """Raise before any JVM call if a field's type or name has no wrong-type rule."""
+    for f in raw_schema.fields:
+        if not isinstance(f.dataType, CLASSIFIABLE):
+            raise TypeError(
+                f"raw_schema field {f.name!r}: type {f.dataType.simpleString()} has no wrong-type rule; "
+                f"known: {', '.join(t.typeName() for t in CLASSIFIABLE)}"
+            )
+        if re.search(r"['\\]", f.name):
+            raise ValueError(f"raw_schema field {f.name!r}: a quote or backslash cannot be in a variant path")
+
+
+def variant_path(field: str) -> str:
+    return f"$['{field}']"
 
 
 def with_lineage(parsed_df: DataFrame, batch_id: str, ingest_time: dt.datetime) -> DataFrame:

@@ -58,9 +58,17 @@ PIPELINE_METRICS = TableSpec(
     "query STRING, batch_id STRING, rows_in BIGINT, rows_staged BIGINT, rows_quarantined BIGINT, "
     "started_at TIMESTAMP, finished_at TIMESTAMP, duration_ms BIGINT, landing_latency_ms BIGINT",
 )
+# One row per expectation per validated batch (expectations.validation): what GX found, and what the
+# expectation was at the time (type, kwargs as JSON), so the record and Data Docs outlive suite edits.
+QUALITY_RESULTS = TableSpec(
+    "quality_results",
+    "batch_id STRING, dataset STRING, suite STRING, expectation STRING, expectation_type STRING, "
+    "kwargs STRING, policy STRING, success BOOLEAN, element_count BIGINT, unexpected_count BIGINT, "
+    "unexpected_percent DOUBLE, observed_value STRING, validated_at TIMESTAMP",
+)
 
 STAR_TABLES = (SONGPLAYS, USERS, SONGS, ARTISTS, TIME, USERS_LEVEL_HISTORY)
-ALL_TABLES = (STAGING_EVENTS, STAGING_SONGS, QUARANTINE, PIPELINE_METRICS, *STAR_TABLES)
+ALL_TABLES = (STAGING_EVENTS, STAGING_SONGS, QUARANTINE, QUALITY_RESULTS, PIPELINE_METRICS, *STAR_TABLES)
 TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
 
 

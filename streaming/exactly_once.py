@@ -47,3 +47,9 @@ def recorded(spark: SparkSession, config: PipelineConfig, query: str, label: str
     """Whether pipeline_metrics already holds the row of batch ``label`` of ``query``."""
     metrics = spark.read.format("delta").load(config.table_path(tables.PIPELINE_METRICS.name))
     return not metrics.filter((F.col("query") == query) & (F.col("batch_id") == label)).isEmpty()
+
+
+def validated(spark: SparkSession, config: PipelineConfig, dataset: str, label: str) -> bool:
+    """Whether quality_results already holds GX's outcome on batch ``label`` of ``dataset``."""
+    results = spark.read.format("delta").load(config.table_path(tables.QUALITY_RESULTS.name))
+    return not results.filter((F.col("dataset") == dataset) & (F.col("batch_id") == label)).isEmpty()

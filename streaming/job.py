@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from checkpoints_config import PipelineConfig
+from expectations.validation import load_checks
 from sparkify import ingest, tables
 from sparkify.sources import archived_root
 from streaming.listener import BatchLogger
@@ -51,7 +52,7 @@ def start_raw_query(
         spark, root, config.stream.max_files_per_trigger, config.archive_path(root) if archive else None
     )
     pruner = EmptiedDirPruner(root, archived_root(config.archive_path(root), root)) if archive else None
-    sink = RawFilesSink(config, dataset, checkpoint, pruner=pruner, plays_first=plays_first)
+    sink = RawFilesSink(config, dataset, checkpoint, load_checks(config.quality), pruner, plays_first)
     return start(stream_df, dataset.name, checkpoint, sink, trigger)
 
 

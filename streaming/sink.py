@@ -32,11 +32,12 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig, join_path
+from expectations.validation import Checks
 from sparkify import ingest
 from sparkify.preflight import is_local
 from sparkify.sources import is_relative, relative_path_of
 from streaming import handoff
-from streaming.exactly_once import ReplayGuard, recorded
+from streaming.exactly_once import ReplayGuard, recorded, validated
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,10 @@ class PlaysFirst:
 
 @dataclass
 class RawFilesSink(QuerySink):
-    """Landed files → staging → (events) songplays; with a ``pruner``, emptied landing directories go."""
+    """Landed files → validation → staging → (events) songplays; with a ``pruner``, emptied landing
+    directories go."""
 
+    checks: Checks  # the suites and this query's own GX context (load_checks)
     pruner: EmptiedDirPruner | None = None  # when taken files are archived out of the landing prefix
     plays_first: PlaysFirst = field(default_factory=PlaysFirst)
     _newest_staged: int = field(default=-1, init=False)  # handoff.newest_staged at the start
@@ -141,9 +144,11 @@ class RawFilesSink(QuerySink):
                 staged = handoff.staged_labels(spark, self.config, self.dataset, list(landed), label)
             elsewhere = handoff.taken_elsewhere(staged, label)
             fresh = batch.filter(~F.col("source_file").isin(elsewhere)) if elsewhere else batch
-            routed = ingest.routed_batch(self.dataset, fresh, label, started_at)
+            routed = ingest.routed_batch(self.dataset, fresh, label, started_at, self.checks)
             with self.plays_first.running(), routed as rows:
                 ingest.quarantine(spark, self.config, rows)
+                if not (may_replay and validated(spark, self.config, self.dataset.name, label)):
+                    ingest.record_quality(spark, self.config, rows.validation)
                 if not handoff.is_staged_under(staged, label):  # else a replay whose append committed
                     ingest.stage(self.config, rows)
                 if self.dataset.has_plays and rows.rows_in:

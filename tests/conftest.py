@@ -46,6 +46,14 @@ def spark():
     yield session
 
 
+@pytest.fixture(scope="session")
+def checks():
+    """The suites with GX, as a job loads them (one GX context for the tests, which run one at a time)."""
+    from expectations.validation import load_checks
+
+    return load_checks(load_config("local").quality)
+
+
 @pytest.fixture
 def lake(tmp_path: Path) -> PipelineConfig:
     return lake_config(tmp_path)

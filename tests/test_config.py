@@ -12,6 +12,7 @@ from checkpoints_config import ConfigError, PipelineConfig, Secret, load_config,
 from checkpoints_config.loader import (
     LeaseSettings,
     Paths,
+    QualitySettings,
     S3Settings,
     SparkSettings,
     StreamSettings,
@@ -78,6 +79,7 @@ def test_local_profile_is_the_default_and_lives_under_lake_in_cwd(cwd):
             secret_access_key=Secret(""),
         ),
         lease=LeaseSettings(ttl_seconds=60),
+        quality=QualitySettings(great_expectations=True, policies=""),
     )
 
     assert load_config(None, env={}, cwd=cwd) == expected
@@ -527,3 +529,18 @@ def test_malformed_dl_cfg_error_says_where_without_echoing_the_line(cwd, text):
     assert "line" in str(raised.value)
     assert_no_secret(str(raised.value))
     assert raised.value.__cause__ is None
+
+
+# Quality
+
+
+def test_policy_overrides_are_parsed_and_a_malformed_one_is_refused(cwd):
+    env = {"SPARKIFY_QUALITY_POLICIES": " raw_events.length_positive = warn ,raw_songs.year_plausible=fail,"}
+    config = load_config("local", env=env, cwd=cwd)
+    assert config.quality.policy_overrides == {
+        "raw_events.length_positive": "warn",
+        "raw_songs.year_plausible": "fail",
+    }
+    for bad in ("raw_events.length_positive=drop", "length_positive=warn", "raw_events.x"):
+        with pytest.raises(ConfigError, match=r"quality\.policies: .* is not <suite>\.<expectation>="):
+            load_config("local", env={"SPARKIFY_QUALITY_POLICIES": bad}, cwd=cwd)

@@ -131,13 +131,13 @@ def test_a_rebuild_after_the_stream_archived_files_reads_them_as_the_same_files(
     assert run_backfill(spark, config, out=io.StringIO()).files == 0
 
 
-def test_a_replayed_micro_batch_changes_nothing(spark, reference, tmp_path):
+def test_a_replayed_micro_batch_changes_nothing(spark, checks, reference, tmp_path):
     _, _, _, expected = reference
     config = lake_config(tmp_path)
     land(tmp_path / "landing")
     ensure_tables(spark, config)
     for dataset, root in ((ingest.SONGS, config.paths.song_data), (ingest.EVENTS, config.paths.log_data)):
-        sink = RawFilesSink(config, dataset, checkpoint="unused")
+        sink = RawFilesSink(config, dataset, "unused", checks)
         sink.app_id = f"test-app-{dataset.name}"
         batch = read_whole_files(spark, root)
         sink(batch, 0)
@@ -178,7 +178,7 @@ def test_backfill_then_stream_hand_off_takes_each_file_once(spark, reference, tm
 
 
 def test_after_its_first_batch_a_query_looks_up_only_files_not_newer_than_staging(
-    spark, tmp_path, monkeypatch
+    spark, checks, tmp_path, monkeypatch
 ):
     """The hand-off lookup runs on a query's first batch, then only for files that landed no later
     than the newest file staged at its start; an old file the backfill took is still dropped."""
@@ -202,7 +202,7 @@ def test_after_its_first_batch_a_query_looks_up_only_files_not_newer_than_stagin
         return real_lookup(spark, config, dataset, files, label)
 
     monkeypatch.setattr(handoff, "staged_labels", spy)
-    sink = RawFilesSink(config, ingest.EVENTS, checkpoint="unused")
+    sink = RawFilesSink(config, ingest.EVENTS, "unused", checks)
     sink.app_id = "test-app"
     every_file = read_whole_files(spark, config.paths.log_data)
     for batch_id, path in enumerate((new, old, again)):
@@ -309,11 +309,16 @@ def assert_written_once(spark, config) -> None:
     assert quarantined.count() == quarantined.distinct().count()
     metrics = load("pipeline_metrics").select("query", "batch_id")
     assert metrics.count() == metrics.distinct().count(), "a batch was recorded twice"
+    results = load("quality_results").select("dataset", "batch_id", "expectation")
+    assert results.count() == results.distinct().count(), "a batch's validation was recorded twice"
+    staged = load("staging_events").select("batch_id").union(load("staging_songs").select("batch_id"))
+    unvalidated = staged.distinct().join(results.select("batch_id"), "batch_id", "left_anti")
+    assert unvalidated.isEmpty(), "a staged batch has no recorded validation"
 
 
 @pytest.mark.parametrize("dies_after", [None, "stage", "merge_new_plays", "record_batch"])
 def test_a_restarted_query_replaying_a_later_batch_writes_nothing_twice(
-    spark, reference, tmp_path, monkeypatch, dies_after
+    spark, checks, reference, tmp_path, monkeypatch, dies_after
 ):
     """Issue 9: batches 0 and 1 ran, the process died (after the step named, or after the whole batch
     but before Spark's checkpoint commit), and the restarted query is handed batch 1 again."""
@@ -321,11 +326,11 @@ def test_a_restarted_query_replaying_a_later_batch_writes_nothing_twice(
     config = lake_config(tmp_path)
     land(tmp_path / "landing")
     ensure_tables(spark, config)
-    songs = RawFilesSink(config, ingest.SONGS, checkpoint="unused")
+    songs = RawFilesSink(config, ingest.SONGS, "unused", checks)
     songs.app_id = "test-app-songs"
     songs(read_whole_files(spark, config.paths.song_data), 0)
     first, second, third = one_file_batches(spark, config, ingest.EVENTS, config.paths.log_data)
-    sink = RawFilesSink(config, ingest.EVENTS, checkpoint="unused")
+    sink = RawFilesSink(config, ingest.EVENTS, "unused", checks)
     sink.app_id = "test-app-events"
     sink(first, 0)
     if dies_after is not None:
@@ -342,7 +347,7 @@ def test_a_restarted_query_replaying_a_later_batch_writes_nothing_twice(
     else:
         sink(second, 1)  # finished, but the checkpoint commit never happened
 
-    restarted = RawFilesSink(config, ingest.EVENTS, checkpoint="unused")
+    restarted = RawFilesSink(config, ingest.EVENTS, "unused", checks)
     restarted.app_id = "test-app-events"  # the same query: its id lives in the checkpoint
     restarted(second, 1)
     restarted(third, 2)
@@ -360,13 +365,15 @@ def test_a_restarted_query_replaying_a_later_batch_writes_nothing_twice(
     ]
 
 
-def test_a_restarted_dimension_query_replaying_a_later_batch_records_it_once(spark, reference, tmp_path):
+def test_a_restarted_dimension_query_replaying_a_later_batch_records_it_once(
+    spark, checks, reference, tmp_path
+):
     _, _, _, expected = reference
     config = lake_config(tmp_path)
     land(tmp_path / "landing")
     ensure_tables(spark, config)
     for dataset, root in ((ingest.SONGS, config.paths.song_data), (ingest.EVENTS, config.paths.log_data)):
-        sink = RawFilesSink(config, dataset, checkpoint="unused")
+        sink = RawFilesSink(config, dataset, "unused", checks)
         sink.app_id = f"test-app-{dataset.name}"
         sink(read_whole_files(spark, root), 0)
     staged = spark.read.format("delta").load(config.table_path("staging_events"))

@@ -1,0 +1,56 @@
+"""Great Expectations on the star tables as a whole: keys present and unique, every play's user known.
+
+Run after a backfill and by ``sparkify quality check``, not per micro-batch: uniqueness over a whole
+table is a scan of it, and between two dimension batches of the stream a play's user may rightly not
+be in ``users`` yet. Star rows have nowhere to be set aside, so these suites only warn or fail.
+"""
+
+from __future__ import annotations
+
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame, SparkSession
+
+from checkpoints_config import PipelineConfig
+from expectations.validation import STAR_SUITE_PREFIX, Checks, Validation
+from sparkify import ingest, tables
+
+
+def star_batches(spark: SparkSession, config: PipelineConfig) -> dict[str, DataFrame]:
+    """Each star table that has a suite, as the suite sees it: songplays gains ``user_known`` (the
+    play's user_id has a row in users)."""
+    load = lambda name: spark.read.format("delta").load(config.table_path(name))  # noqa: E731
+    batches = {spec.name: load(spec.name) for spec in tables.STAR_TABLES}
+    users = batches[tables.USERS.name].select("user_id", F.lit(True).alias("user_known")).distinct()
+    batches[tables.SONGPLAYS.name] = (
+        batches[tables.SONGPLAYS.name]
+        .join(users, "user_id", "left")
+        .withColumn("user_known", F.coalesce("user_known", F.lit(False)))
+    )
+    return batches
+
+
+def check_star_tables(
+    spark: SparkSession, config: PipelineConfig, checks: Checks, label: str
+) -> list[Validation]:
+    """Validate every star table with its ``star_<table>`` suite and record the outcome under ``label``
+    in quality_results; raise ``DataQualityError`` afterwards if a ``fail`` expectation failed."""
+    validations = []
+    for table, df in star_batches(spark, config).items():
+        suite = STAR_SUITE_PREFIX + table
+        if suite in checks.suites:
+            validation = checks.validate(df, suite, label, table)
+            if validation is not None:
+                ingest.record_quality(spark, config, validation)
+                validations.append(validation)
+    for validation in validations:
+        validation.stop_on_failures()
+    return validations
+
+
+def star_summary(validations: list[Validation]) -> str:
+    """One line for a person: how many star-table expectations ran, and which failed (their counts are
+    in quality_results)."""
+    results = [r for v in validations for r in v.results]
+    failed = [f"{r.dataset}.{r.expectation}" for r in results if not r.success]
+    verdict = f"{len(failed)} failed: {', '.join(failed)}" if failed else "all passed"
+    return f"star tables: {len(results)} expectations checked, {verdict}"

@@ -1,0 +1,123 @@
+"""Validation in the pipeline: what GX recorded matches the verdicts stored with the staged rows, warn lets
+rows through, and a suite edited later never re-judges rows staged before it."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pyspark.sql.functions as F
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from batch_backfill import job as backfill_job
+from batch_backfill.job import run_backfill
+from expectations.suites import SUITE_DIR
+from expectations.validation import load_checks
+from sparkify import ingest
+from tests.conftest import lake_config
+from tests.landing import TS, land, lines, play
+from tests.test_backfill import assert_same_star_tables
+
+pytestmark = pytest.mark.spark
+
+DEC_1 = 1543622400000  # 2018-12-01T00:00:00Z
+
+
+def load(spark, config, name: str):
+    return spark.read.format("delta").load(config.table_path(name))
+
+
+def test_each_batch_records_one_row_per_expectation_agreeing_with_the_stored_verdicts(spark, reference):
+    config, _, out, _ = reference
+    results = load(spark, config, "quality_results")
+    staged = {
+        "events": load(spark, config, "staging_events"),
+        "songs": load(spark, config, "staging_songs"),
+    }
+    for dataset, suite in (("events", "raw_events"), ("songs", "raw_songs")):
+        mine = results.filter((F.col("dataset") == dataset) & (F.col("suite") == suite))
+        batches = staged[dataset].select("batch_id").distinct()
+        assert sorted(r.batch_id for r in mine.select("batch_id").distinct().collect()) == sorted(
+            r.batch_id for r in batches.collect()
+        )
+        expectations = {e.name: e for e in load_checks(config.quality).suite(suite).expectations}
+        per_batch = mine.groupBy("batch_id").agg(F.count("*").alias("n"), F.countDistinct("expectation"))
+        assert {(r.n, r[2]) for r in per_batch.collect()} == {(len(expectations), len(expectations))}
+        # GX's unexpected count of each quarantine expectation is the number of staged rows whose
+        # stored verdict names it.
+        rejected = (
+            staged[dataset]
+            .select("batch_id", F.explode("rejections").alias("expectation"))
+            .groupBy("batch_id", "expectation")
+            .agg(F.count("*").cast("long").alias("unexpected_count"))
+        )
+        quarantining = mine.filter((F.col("policy") == "quarantine") & (F.col("unexpected_count") > 0))
+        assertDataFrameEqual(
+            quarantining.select("batch_id", "expectation", "unexpected_count"), rejected, checkRowOrder=False
+        )
+        assert {r.expectation for r in mine.collect()} == set(expectations)
+    # The star tables were checked after the backfill, and hold together.
+    star = results.filter(F.col("batch_id").startswith("backfill-star-"))
+    assert {r.dataset for r in star.collect()} == {"songplays", "users", "songs", "artists", "time"}
+    assert star.filter(~F.col("success")).isEmpty()
+    assert "[backfill] star tables: 12 expectations checked, all passed" in out
+
+
+def test_warn_records_the_failure_and_lets_the_rows_through(spark, tmp_path, monkeypatch):
+    config = lake_config(tmp_path, SPARKIFY_QUALITY_POLICIES="raw_events.level_known=warn")
+    path = tmp_path / "landing/log_data/2018/11/gold.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(lines(play("42", 1, 0, TS, "Uprising", "Muse", 236.4, level="gold")))
+    (tmp_path / "landing/song_data").mkdir(parents=True)
+    run_backfill(spark, config, out=io.StringIO())
+    level = load(spark, config, "quality_results").filter("expectation = 'level_known'").collect()
+    assert [(r.policy, r.success, r.element_count, r.unexpected_count) for r in level] == [
+        ("warn", False, 1, 1)
+    ]
+    assert load(spark, config, "quarantine").isEmpty()
+    assert [r.level for r in load(spark, config, "users").collect()] == ["gold"]
+
+
+def test_a_suite_edited_after_staging_never_rejudges_the_staged_rows(spark, reference, tmp_path, monkeypatch):
+    """The events chunk is staged, then the job dies before merging it; the suite is then edited so that
+    December plays fail ``ts_plausible``. The rerun merges the staged chunk by the verdicts stored when
+    it was staged (the star tables equal the reference's), while a file landing now is judged by the
+    new suite."""
+    _, _, _, expected = reference
+    config = lake_config(tmp_path)
+    land(tmp_path / "landing")
+    real_merge = ingest.merge_into_star
+
+    def dies_merging_events(spark, config, dataset, *args, **kwargs):
+        if dataset is ingest.EVENTS:
+            raise KeyboardInterrupt("killed after staging the events chunk")
+        real_merge(spark, config, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(ingest, "merge_into_star", dies_merging_events)
+    with pytest.raises(KeyboardInterrupt):
+        run_backfill(spark, config, out=io.StringIO())
+    monkeypatch.setattr(ingest, "merge_into_star", real_merge)
+
+    stricter = tmp_path / "suites"
+    stricter.mkdir()
+    for path in SUITE_DIR.glob("*.json"):
+        suite = json.loads(path.read_text())
+        for e in suite["expectations"]:
+            if e["meta"]["name"] == "ts_plausible":
+                e["kwargs"]["max_value"] = DEC_1
+        (stricter / path.name).write_text(json.dumps(suite))
+    monkeypatch.setattr(backfill_job, "load_checks", lambda quality: load_checks(quality, stricter))
+    out = io.StringIO()
+    run_backfill(spark, config, out=out)
+    assert "was staged but not merged: merging it again" in out.getvalue()
+    assert_same_star_tables(spark, config, expected)
+
+    late = tmp_path / "landing/log_data/2018/12/2018-12-02-events.json"
+    late.write_text(lines(play("42", 11, 0, DEC_1 + 86_400_000, "Uprising", "Muse", 236.4)))
+    run_backfill(spark, config, out=io.StringIO())
+    quarantined = load(spark, config, "quarantine").filter(
+        F.col("source_file").endswith("2018-12-02-events.json")
+    )
+    assert [r.reasons for r in quarantined.collect()] == [["ts_plausible"]]
+    assert_same_star_tables(spark, config, expected)

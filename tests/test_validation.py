@@ -1,0 +1,195 @@
+"""Great Expectations and the row routing agree: for every expectation of every suite, the rows routed as
+failing are exactly GX's unexpected count on the same batch, and GX's success is what the routing implies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from pyspark.sql.types import BooleanType, StructField, StructType
+
+from expectations.routing import failure_predicate
+from expectations.suites import SUITE_DIR, Policy, load_suite
+from expectations.validation import ExpectationError, Validator
+from sparkify import tables
+from sparkify.schemas import EVENT_COLUMN_NAMES, RAW_EVENT_SCHEMA, RAW_SONG_SCHEMA, staging_schema
+
+pytestmark = pytest.mark.spark
+
+SUITES = sorted(p.stem for p in SUITE_DIR.glob("*.json"))
+
+GOOD_EVENT = {
+    "artist": "Muse",
+    "auth": "Logged In",
+    "first_name": "Ada",
+    "gender": "F",
+    "item_in_session": 3,
+    "last_name": "Lee",
+    "length": 236.4,
+    "level": "paid",
+    "location": "Austin, TX",
+    "method": "PUT",
+    "page": "NextSong",
+    "registration": 1540919166796.0,
+    "session_id": 812,
+    "song": "Uprising",
+    "status": 200,
+    "ts": 1542241826796,
+    "user_agent": "Mozilla/5.0",
+    "user_id": "42",
+}
+# Each row breaks something (some break several, some nothing): every expectation fails at least once.
+EVENT_CHANGES = [
+    {},
+    {"ts": None},
+    {"ts": 1542241826},  # seconds, not ms
+    {"page": None, "user_id": ""},
+    {"page": "Dance", "level": "gold", "method": "POST", "auth": "Maybe", "gender": "X", "status": 500},
+    {"item_in_session": -1, "length": 0.0},
+    {"length": -3.5, "gender": None, "level": None},
+    {"user_id": "abc"},
+    {"user_id": ""},
+    {"user_id": None, "session_id": None, "item_in_session": None},
+    {"page": "Home", "user_id": "", "length": None, "song": None, "artist": None},
+    {"page": "Home", "user_id": None},
+]
+GOOD_SONG = {
+    "num_songs": 1,
+    "artist_id": "ARJIE2Y1187B994AB7",
+    "artist_latitude": 35.1,
+    "artist_longitude": -90.0,
+    "artist_location": "Memphis",
+    "artist_name": "Line Renaud",
+    "song_id": "SOUPIRU12A6D4FA1E1",
+    "title": "Der Kleine Dompfaff",
+    "duration": 152.92036,
+    "year": 0,
+}
+SONG_CHANGES = [
+    {},
+    {"song_id": None, "artist_id": None, "title": None, "artist_name": None},
+    {"song_id": "TRX123", "artist_id": "XX12"},
+    {"duration": 0.0, "year": 3000, "artist_latitude": 91.0, "artist_longitude": -181.0},
+    {"duration": -1.0, "year": -1, "artist_latitude": -90.0, "artist_longitude": 180.0},
+    {"duration": None, "year": None, "artist_latitude": None},
+]
+
+
+def routed_count(df, e) -> int:
+    """How many rows of ``df`` the routing says fail ``e`` (a column first: ``unique`` is a window)."""
+    return df.withColumn("_fails", failure_predicate(e, df.schema)).filter("_fails").count()
+
+
+def rows(good: dict, changes: list[dict]) -> list[dict]:
+    return [{**good, **change} for change in changes]
+
+
+def batch(spark, name: str):
+    """A batch for suite ``name`` in which each of its expectations fails at least one row."""
+    if name == "raw_events":
+        schema = staging_schema(RAW_EVENT_SCHEMA, EVENT_COLUMN_NAMES)
+        schema = StructType(
+            [f for f in schema.fields if f.name in {*EVENT_COLUMN_NAMES.values(), *GOOD_EVENT}]
+        )
+        return spark.createDataFrame(rows(GOOD_EVENT, EVENT_CHANGES), schema)
+    if name == "raw_songs":
+        return spark.createDataFrame(rows(GOOD_SONG, SONG_CHANGES), RAW_SONG_SCHEMA)
+    table = name.removeprefix("star_")
+    schema = tables.TABLES_BY_NAME[table].schema
+    if table == "songplays":
+        schema = StructType([*schema.fields, StructField("user_known", BooleanType())])
+    values = {
+        "STRING": ["a", "a", "b", None],
+        "TIMESTAMP": [dt.datetime(2018, 11, 1), dt.datetime(2018, 11, 1), None, dt.datetime(2018, 11, 2)],
+        "BIGINT": [1, 1, 2, None],
+        "INT": [1, 2, 2, None],
+        "DOUBLE": [1.0, 1.0, None, 2.0],
+        "BOOLEAN": [True, False, None, True],
+    }
+    kinds = {f.name: f.dataType.simpleString().upper() for f in schema.fields}
+    data = [tuple(values[kinds[f.name]][i] for f in schema.fields) for i in range(4)]
+    df = spark.createDataFrame(data, schema)
+    if table == "users":
+        df = df.replace({"a": "free", "b": "gold"}, subset=["level"])
+    return df
+
+
+@pytest.fixture(scope="module")
+def validator():
+    return Validator([load_suite(name) for name in SUITES])
+
+
+@pytest.mark.parametrize("suite_name", SUITES)
+def test_routing_agrees_with_gx_on_every_expectation(spark, validator, suite_name):
+    df = batch(spark, suite_name).cache()
+    suite = load_suite(suite_name)
+    outcome = {r.expectation: r for r in validator.validate(df, suite_name, "b-1", "test").results}
+    assert set(outcome) == {e.name for e in suite.expectations}
+    for e in suite.expectations:
+        routed = routed_count(df, e)
+        gx = outcome[e.name]
+        if gx.unexpected_count is None:  # judged on the batch as a whole (of_type)
+            assert gx.success == (routed == 0), e.name
+        else:
+            assert (e.name, routed) == (e.name, gx.unexpected_count)
+            assert gx.success == (routed == 0), e.name  # no suite uses mostly
+        if e.type != "expect_column_values_to_be_of_type":
+            assert routed > 0, f"{e.name}: the test batch must fail it at least once"
+
+
+def test_mostly_decides_success_not_which_rows_fail(spark, tmp_path):
+    raw = {
+        "name": "tolerant",
+        "expectations": [
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "x", "mostly": 0.7},
+                "meta": {"name": "x_mostly_present", "policy": "fail"},
+            },
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {
+                    "column": "x",
+                    "min_value": 1,
+                    "max_value": 3,
+                    "strict_min": True,
+                    "strict_max": True,
+                },
+                "meta": {"name": "x_strictly_inside"},
+            },
+        ],
+    }
+    (tmp_path / "tolerant.json").write_text(json.dumps(raw))
+    suite = load_suite("tolerant", tmp_path)
+    df = spark.createDataFrame([(1,), (2,), (3,), (None,)], "x INT")
+    outcome = {r.expectation: r for r in Validator([suite]).validate(df, "tolerant", "b", "t").results}
+    present, inside = outcome["x_mostly_present"], outcome["x_strictly_inside"]
+    assert (present.success, present.unexpected_count, present.element_count) == (True, 1, 4)
+    assert (inside.success, inside.unexpected_count, inside.policy) == (False, 2, Policy.QUARANTINE)
+    for e in suite.expectations:
+        assert routed_count(df, e) == outcome[e.name].unexpected_count
+
+
+def test_results_are_not_kept_in_the_context(spark, validator):
+    df = batch(spark, "raw_songs")
+    for i in range(3):
+        validator.validate(df, "raw_songs", f"b-{i}", "songs")
+    assert validator.context.validation_results_store.list_keys() == []
+
+
+def test_an_expectation_gx_cannot_evaluate_stops_with_its_name(spark, tmp_path):
+    raw = {
+        "name": "broken",
+        "expectations": [
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "missing"},
+                "meta": {"name": "m"},
+            }
+        ],
+    }
+    (tmp_path / "broken.json").write_text(json.dumps(raw))
+    with pytest.raises(ExpectationError, match="expectation 'm' of suite broken could not be evaluated"):
+        Validator([load_suite("broken", tmp_path)]).validate(spark.range(2), "broken", "b", "t")
