@@ -46,6 +46,7 @@ from common import (
     BENCH,
     REPORTS,
     VENV_BIN,
+    bench_command,
     child_env,
     load_average,
     local_spark,
@@ -67,6 +68,8 @@ from sparkify.keys import USER_ID_PATTERN, songplay_id_of
 from sparkify.synthetic import GenerateSummary, drip, generate_dataset
 
 REPORT = REPORTS / "freshness.md"
+VALIDATION_REPORT = REPORTS / "freshness_validation.md"
+GX_OFF = {"SPARKIFY_QUALITY_GREAT_EXPECTATIONS": "false"}  # the pipeline's switch: GX off
 TARGET_P95_S = 10.0
 POLL_S = 0.1
 DRIP_LINE = re.compile(r"drip tick (\d+): (\S+) \(")
@@ -132,6 +135,15 @@ class Outcome:
     catch_up_s: float  # after the drip ended, until the stream had committed every landed file
     loads: list[str]
 
+    @property
+    def freshness(self) -> list[float]:
+        """Seconds per dripped file; a file that never reached songplays counts as infinitely late."""
+        return [r.seconds if r.seconds is not None else float("inf") for r in self.results]
+
+    @property
+    def p95(self) -> float:
+        return percentile(self.freshness, 95)
+
 
 class CommitWatcher:
     """Note when each commit file of a Delta table first appears, polling its _delta_log directory."""
@@ -185,9 +197,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed for each wait")
     parser.add_argument("--work", type=Path, default=BENCH / "out" / "freshness")
     parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument(
+        "--compare-validation", action="store_true",
+        help="measure with GX on and off alternately (on, off, on, off, ...), --rounds times each",
+    )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="with --compare-validation: runs per mode")
+    parser.add_argument("--validation-report", type=Path, default=VALIDATION_REPORT)
     args = parser.parse_args(argv)
+    if args.compare_validation:
+        return compare_validation(args)
 
-    work = args.work.resolve()
+    outcome = run_once(args, args.work.resolve())
+    plotted = plot_freshness(outcome, args.report.with_suffix(".png"))
+    write_report(args.report, render_report(args, outcome, plotted))
+    return 0 if outcome.returncode == 0 and outcome.p95 <= TARGET_P95_S else 1
+
+
+def run_once(args: argparse.Namespace, work: Path, extra_env: dict[str, str] | None = None) -> Outcome:
+    """One measurement: generate, backfill, stream, drip, stop, measure. ``extra_env`` goes to both
+    jobs (e.g. ``SPARKIFY_QUALITY_GREAT_EXPECTATIONS=false``)."""
     shutil.rmtree(work, ignore_errors=True)
     landing, lake = work / "landing", work / "lake"
     world = {"seed": args.seed, "songs": args.songs, "users": args.users, "days": args.days}
@@ -199,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     env = sparkify_env(
-        landing / "song_data", landing / "log_data", lake, SPARKIFY_STREAM_TRIGGER_INTERVAL=args.trigger
-    )
+        landing / "song_data", landing / "log_data", lake, SPARKIFY_STREAM_TRIGGER_INTERVAL=args.trigger,
+        **(extra_env or {}),
+    )  # fmt: skip
     commands = {}
     backfill_s = run_backfill(work, env, args.timeout, commands)
     loads.append(f"after the backfill: {load_average()}")
@@ -242,14 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     results, metrics = measure(lake, dripped, watcher, drip_began)
     progress = spark_progress(stream_log, began_epoch, drip_began)
     steps = step_timings(stream_log, began_epoch, drip_began)
-    outcome = Outcome(
+    return Outcome(
         world, summary, commands, backfill_s, results, metrics, progress, steps, returncode, stop_s,
         memory.result.peak_bytes, drip_ended - drip_began, catch_up_s, loads,
     )  # fmt: skip
-    plotted = plot_freshness(outcome, args.report.with_suffix(".png"))
-    write_report(args.report, render_report(args, outcome, plotted))
-    p95 = percentile([r.seconds if r.seconds is not None else float("inf") for r in results], 95)
-    return 0 if returncode == 0 and p95 <= TARGET_P95_S else 1
 
 
 def run_backfill(work: Path, env: dict[str, str], timeout: float, commands: dict[str, str]) -> float:
@@ -725,6 +750,277 @@ def render_report(args: argparse.Namespace, o: Outcome, plotted: bool = False) -
         "",
     ]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------
+# --compare-validation: the same measurement with GX on and off, alternately.
+
+
+@dataclass
+class Run:
+    """One run of the comparison: its round, GX on or off, what it measured (or why it failed)."""
+
+    round: int
+    mode: str  # "on" | "off"
+    work: Path
+    outcome: Outcome | None
+    error: str | None
+    seconds: float
+
+    @property
+    def name(self) -> str:
+        return f"round {self.round}, GX {self.mode}"
+
+
+def compare_validation(args: argparse.Namespace) -> int:
+    """Run the measurement with GX on, then off, ``--rounds`` times (on, off, on, off, ...), each in a
+    fresh work directory, and write ``--validation-report`` (freshness.md is left as it is)."""
+    root = args.work.resolve() / "compare-validation"
+    shutil.rmtree(root, ignore_errors=True)
+    runs: list[Run] = []
+    args.code_state = code_state()  # at the start: other work may change the checkout meanwhile
+    for round_no in range(1, args.rounds + 1):
+        for mode in ("on", "off"):
+            work = root / f"round{round_no}-gx-{mode}"
+            say(f"--- round {round_no}/{args.rounds}, GX {mode}: {work}")
+            began = time.perf_counter()
+            try:
+                outcome, error = run_once(args, work, {} if mode == "on" else GX_OFF), None
+            except Exception as e:  # a run that fails is reported, and the next one runs
+                outcome, error = None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                say(f"round {round_no}, GX {mode} failed: {error}")
+            runs.append(Run(round_no, mode, work, outcome, error, time.perf_counter() - began))
+            if outcome is not None:
+                say(
+                    f"round {round_no}, GX {mode}: p50 {percentile(outcome.freshness, 50):.2f}s, "
+                    f"p95 {outcome.p95:.2f}s over {len(outcome.results)} files"
+                )
+    plotted = plot_comparison(runs, args.validation_report.with_suffix(".png"))
+    write_report(args.validation_report, render_comparison(args, runs, plotted))
+    on = [r.outcome.p95 for r in runs if r.mode == "on" and r.outcome is not None]
+    ok = bool(on) and all(r.outcome is not None and r.outcome.returncode == 0 for r in runs)
+    return 0 if ok and median(on) <= TARGET_P95_S else 1
+
+
+def code_state() -> str:
+    """Which code ran: the checkout's HEAD and the files changed since (read-only git)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=BENCH.parent, capture_output=True, text=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=BENCH.parent, capture_output=True,
+            text=True,
+        ).stdout.split("\n")  # fmt: skip
+    except OSError:
+        return "unknown (no git)"
+    files = [line[3:] for line in changed if line.strip()]
+    return f"HEAD {head or '?'}" + (f", with uncommitted changes to {', '.join(files)}" if files else "")
+
+
+def step_median(o: Outcome, name: str) -> str:
+    values = o.steps.get(name, [])
+    return f"{median(values):.2f}" if values else "–"
+
+
+def events_durations(o: Outcome) -> list[float]:
+    return [m["duration_ms"] / 1000 for m in o.metrics if dataset_of(m) == "events" and m["rows_in"]]
+
+
+def files_per_batch(o: Outcome) -> float:
+    batches = {r.batch_id for r in o.results if r.batch_id}
+    return len([r for r in o.results if r.batch_id]) / len(batches) if batches else float("nan")
+
+
+def render_comparison(args: argparse.Namespace, runs: list[Run], plotted: bool) -> str:
+    done = [r for r in runs if r.outcome is not None]
+    lines = report_header("Freshness with validation on and off", __file__)
+    lines += [
+        "The freshness measurement of `bench/bench_freshness.py` (see freshness.md for how it is "
+        f"taken), run {args.rounds} times with Great Expectations on and {args.rounds} times with it "
+        "off, alternately (round 1 on, round 1 off, round 2 on, ...), each run from scratch in its own "
+        f"directory: generate `{dict(seed=args.seed, songs=args.songs, users=args.users, days=args.days)}`, "
+        f"`sparkify backfill`, `sparkify stream` (trigger {args.trigger!r}), then a drip of one event "
+        f"file (and 5 song files) every {args.interval:g} s for {args.seconds:g} s. GX off is the "
+        "pipeline's switch `SPARKIFY_QUALITY_GREAT_EXPECTATIONS=false`, given to both jobs: the suites "
+        "still route rows to the "
+        "quarantine, GX does not run and quality_results gets nothing.",
+        "",
+        f"SPEC target: **p95 freshness ≤ {TARGET_P95_S:g} s (aim 5 s) with validation on**.",
+        "",
+        f"Code: {getattr(args, 'code_state', code_state())}.",
+        "",
+        *machine_section(
+            [f"{r.name}, {note}" for r in done for note in r.outcome.loads]  # type: ignore[union-attr]
+        ),
+        "## Result per run",
+        "",
+        "Freshness per dripped event file = first moment all its plays are readable in songplays − its "
+        "landing time; a file that never arrived counts as infinitely late.",
+        "",
+    ]
+    rows = []
+    for r in runs:
+        o = r.outcome
+        if o is None:
+            rows.append((r.round, f"GX {r.mode}", "–", "–", "–", "–", "–", "–", "–", "–", "–", "–", r.error))
+            continue
+        f = o.freshness
+        durations = events_durations(o)
+        rows.append(
+            (
+                r.round,
+                f"GX {r.mode}",
+                len(f),
+                f"{percentile(f, 50):.2f}",
+                f"**{o.p95:.2f}**",
+                f"{max(f, default=float('nan')):.2f}",
+                f"{files_per_batch(o):.1f}",
+                f"{median(durations):.2f} / {percentile(durations, 95):.2f}",
+                step_median(o, "events: validate with Great Expectations"),
+                step_median(o, "songs: validate with Great Expectations"),
+                f"{median(w for x in o.results if (w := x.waited) is not None):.2f}",
+                o.loads[-1].split(": ", 1)[1],
+                "exit 0" if o.returncode == 0 else f"**exit {o.returncode}**",
+            )
+        )
+    lines += md_table(
+        ["round", "mode", "files", "p50 s", "p95 s", "max s", "files / events batch",
+         "events batch s (median / p95)", "GX on events s (median)", "GX on songs s (median)",
+         "wait for the batch s (median)", "load at drip end (1/5/15)", "stream"],
+        rows,
+    )  # fmt: skip
+    lines += ["", "## Per mode", ""]
+    mode_rows = []
+    by_mode: dict[str, list[Outcome]] = {}
+    for mode in ("on", "off"):
+        outs = [r.outcome for r in runs if r.mode == mode and r.outcome is not None]
+        by_mode[mode] = outs
+        p95s = [o.p95 for o in outs]
+        p50s = [percentile(o.freshness, 50) for o in outs]
+        mode_rows.append(
+            (
+                f"GX {mode}",
+                len(outs),
+                f"{min(p50s, default=float('nan')):.2f} / {median(p50s):.2f}",
+                f"{min(p95s, default=float('nan')):.2f} / **{median(p95s):.2f}**",
+                f"{max(p95s, default=float('nan')):.2f}",
+                f"{median(d for o in outs for d in events_durations(o)):.2f}",
+            )
+        )
+    lines += md_table(
+        ["mode", "runs", "p50 s: min / median over runs", "p95 s: min / median over runs", "worst p95 s",
+         "events batch s (median, all runs)"],
+        mode_rows,
+    )  # fmt: skip
+    on95 = [o.p95 for o in by_mode["on"]]
+    off95 = [o.p95 for o in by_mode["off"]]
+    if on95:
+        verdict = "PASS" if median(on95) <= TARGET_P95_S else "FAIL"
+        passing = sum(p <= TARGET_P95_S for p in on95)
+        lines += [
+            "",
+            f"**p95 freshness with validation on: median {median(on95):.2f} s over {len(on95)} runs, min "
+            f"{min(on95):.2f} s (target ≤ {TARGET_P95_S:g} s): {verdict}** ({passing} of {len(on95)} runs "
+            "within the target)."
+            + (
+                f" With validation off: median {median(off95):.2f} s, min {min(off95):.2f} s; the ratio of "
+                f"medians on / off is {median(on95) / median(off95):.2f}×."
+                if off95
+                else ""
+            ),
+        ]
+    pairs = [
+        (a.outcome.p95, b.outcome.p95, a.round)  # type: ignore[union-attr]
+        for a in runs
+        for b in runs
+        if a.round == b.round and a.mode == "on" and b.mode == "off" and a.outcome and b.outcome
+    ]
+    if pairs:
+        lines += [
+            "",
+            "Round by round, p95 with GX on / off: "
+            + "; ".join(f"round {n}: {a:.2f} / {b:.2f} s ({a / b:.2f}×)" for a, b, n in pairs)
+            + ".",
+        ]
+    lines += [
+        "",
+        (
+            f"![freshness per dripped file, every run]({args.validation_report.with_suffix('.png').name})"
+            if plotted
+            else "No plot: matplotlib is not installed here (`make bench` installs it)."
+        ),
+        "",
+        "## Where an events batch's time goes (the stream's own step timings, medians per run)",
+        "",
+    ]
+    names = sorted(
+        {n for o in (r.outcome for r in done) for n in o.steps if n.startswith(("events:", "MERGE into"))}  # type: ignore[union-attr]
+    )
+    lines += md_table(
+        ["step", *(r.name for r in done)],
+        [(n, *(step_median(r.outcome, n) for r in done)) for n in names],  # type: ignore[arg-type]
+    )
+    lines += [
+        "",
+        "`MERGE into …` lines are of every query of the stream (the dimension queries' too).",
+        "",
+        "## Commands",
+        "",
+        "```",
+        bench_command(__file__),
+        "```",
+        "",
+        "Each run's jobs, as in freshness.md (run from its work directory):",
+        "",
+        "```",
+        *(f"{r.name}: {name}: {line}" for r in done for name, line in r.outcome.commands.items()),  # type: ignore[union-attr]
+        "```",
+        "",
+        "Logs: " + ", ".join(f"`{r.work}/stream.stderr.txt`" for r in runs) + ".",
+        "",
+        f"Wall clock per run: {', '.join(f'{r.name} {r.seconds / 60:.1f} min' for r in runs)}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_comparison(runs: list[Run], path: Path) -> bool:
+    """Freshness per dripped file against its landing time in the drip, one line per run: GX on in
+    blues, GX off in oranges."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    done = [r for r in runs if r.outcome is not None and r.outcome.results]
+    if not done:
+        return False
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    shades = {"on": plt.get_cmap("Blues"), "off": plt.get_cmap("Oranges")}
+    for r in done:
+        o = r.outcome
+        assert o is not None
+        t0 = min(x.file.landed for x in o.results)
+        points = [(x.file.landed - t0, x.seconds) for x in o.results if x.seconds is not None]
+        color = shades[r.mode](0.45 + 0.5 * r.round / max(x.round for x in runs))
+        ax.plot(
+            [p[0] for p in points], [p[1] for p in points], marker=".", lw=1, color=color,
+            label=f"{r.name}: p95 {o.p95:.1f} s",
+        )  # fmt: skip
+    ax.axhline(TARGET_P95_S, color="#c0392b", ls="--", lw=1, label=f"target p95 {TARGET_P95_S:g} s")
+    ax.set_xlabel("landed at (s into the drip)")
+    ax.set_ylabel("freshness s")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Freshness per dripped event file, validation on (blue) and off (orange)")
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    say(f"plot written to {path}")
+    return True
 
 
 if __name__ == "__main__":

@@ -148,6 +148,29 @@ class StepTimes(logging.Handler):
         METER.steps[name] = METER.steps.get(name, 0.0) + float(match.group(3))
 
 
+UNLOGGED = {  # steps of RawFilesSink that log no timing of their own: timed by the bench's wrappers
+    "merge_new_plays": "new plays → songplays (song keys, time scope, MERGE)",
+    "record_batch": "pipeline_metrics append",
+}
+NESTED = ("time scope for songplays", "MERGE into songplays")  # inside merge_new_plays
+
+
+def time_unlogged_steps() -> None:
+    """Wrap the ``sparkify.ingest`` functions the sink calls (through the module, so the wrapper is
+    what it calls) whose time no log line gives."""
+    for attr, name in UNLOGGED.items():
+        original = getattr(ingest, attr)
+
+        def timed_step(*a, _original=original, _name=name, **kw):  # type: ignore[no-untyped-def]
+            began = time.perf_counter()
+            try:
+                return _original(*a, **kw)
+            finally:
+                METER.steps[_name] = METER.steps.get(_name, 0.0) + time.perf_counter() - began
+
+        setattr(ingest, attr, timed_step)
+
+
 def listen_to_steps() -> None:
     handler = StepTimes(level=logging.INFO)
     for name in ("sparkify", "streaming", "expectations"):
@@ -222,33 +245,37 @@ def lake_config(work: Path, gx: bool) -> PipelineConfig:
 
 
 class Feeder:
-    """Hands out the generated files, each once: song files ``per_batch`` at a time, event files one
-    at a time (a day each), in the order they were generated."""
+    """Hands out the generated files, each once: song files ``per_batch`` at a time, event files one at
+    a time (a day each). Consecutive batches' files go to GX on and GX off in turn (day 1 on, day 2 off,
+    day 3 on, ...), so that both modes see the same mix of file sizes."""
 
     def __init__(self, landing: Path, songs_per_batch: int) -> None:
-        self.songs = sorted((landing / "song_data").rglob("*.json"))
-        self.events = sorted((landing / "log_data").rglob("*.json"))
-        self.per_batch = songs_per_batch
+        songs = sorted((landing / "song_data").rglob("*.json"))
+        events = sorted((landing / "log_data").rglob("*.json"))
+        song_batches = [songs[i : i + songs_per_batch] for i in range(0, len(songs), songs_per_batch)]
+        self.pools: dict[tuple[str, str], list[list[Path]]] = {}
+        for k, mode in enumerate(MODES):
+            self.pools[mode, ingest.SONGS.name] = song_batches[k :: len(MODES)]
+            self.pools[mode, ingest.EVENTS.name] = [[e] for e in events[k :: len(MODES)]]
 
-    def take(self, dataset: ingest.Dataset) -> list[Path]:
-        pool, n = (self.songs, self.per_batch) if dataset is ingest.SONGS else (self.events, 1)
-        if len(pool) < n:
-            raise RuntimeError(f"ran out of generated {dataset.name} files")
-        taken, pool[:] = pool[:n], pool[n:]
-        return taken
+    def take(self, dataset: ingest.Dataset, mode: str) -> list[Path]:
+        pool = self.pools[mode, dataset.name]
+        if not pool:
+            raise RuntimeError(f"ran out of generated {dataset.name} files for GX {mode}")
+        return pool.pop(0)
 
 
 def run_batch(
     spark: SparkSession, sink: RawFilesSink, feeder: Feeder, batch_id: int, round_no: int, index: int
 ) -> Batch:
     dataset = sink.dataset
-    paths = feeder.take(dataset)
+    mode = "on" if sink.checks.validator is not None else "off"
+    paths = feeder.take(dataset, mode)
     now = time.time()
     for p in paths:
         os.utime(p, (now, now))  # the files land now, after everything staged so far
     root = ingest.landing_root(sink.config, dataset)
     batch_df = files_batch(spark, root, paths)
-    mode = "on" if sink.checks.validator is not None else "off"
     group = f"bench-{mode}-{dataset.name}-{batch_id}"
     METER.reset(group)
     load1 = os.getloadavg()[0]
@@ -354,6 +381,12 @@ def jvm_pid() -> int | None:
     return None
 
 
+def persistent_rdds(spark: SparkSession) -> list[str]:
+    """What Spark holds persisted: each RDD as it describes itself (id, kind, call site)."""
+    held = spark.sparkContext._jsc.getPersistentRDDs()  # type: ignore[attr-defined]
+    return sorted(str(held.get(k).toString()) for k in held.keySet().toArray())
+
+
 def heap_used_after_gc(spark: SparkSession) -> int:
     jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
     jvm.java.lang.System.gc()
@@ -384,10 +417,16 @@ class Memory:
     jvm: int | None
     seconds: float
     gc_every: int
+    rdds_before: list[str]  # persistent RDDs before the first batch, and after the last
+    rdds_after: list[str]
 
 
 def run_memory(
-    spark: SparkSession, work: Path, args: argparse.Namespace, loads: list[str], progress: Callable[[str], None]
+    spark: SparkSession,
+    work: Path,
+    args: argparse.Namespace,
+    loads: list[str],
+    progress: Callable[[str], None],
 ) -> Memory:
     events = sorted((work / "landing" / "log_data").rglob("*.json"))
     files = tiny_files(work, events, args.memory_batches, tuple(args.tiny_lines), args.seed)
@@ -398,6 +437,7 @@ def run_memory(
     jsc = spark.sparkContext._jsc  # type: ignore[attr-defined]
     java = jvm_pid()
     samples = []
+    rdds_before = persistent_rdds(spark)
     began = time.perf_counter()
     for i, path in enumerate(files, start=1):
         METER.reset(f"bench-memory-{i}")
@@ -429,7 +469,8 @@ def run_memory(
             )
         if i == len(files) // 2:
             loads.append(f"memory, batch {i}: {load_average()}")
-    return Memory(samples, lines, java, time.perf_counter() - began, args.gc_every)
+    seconds = time.perf_counter() - began
+    return Memory(samples, lines, java, seconds, args.gc_every, rdds_before, persistent_rdds(spark))
 
 
 def fit_slope(points: Sequence[tuple[float, float]]) -> float:
@@ -457,8 +498,8 @@ class Trend:
 
     @property
     def flat(self) -> bool:
-        if self.level == 0:
-            return self.first == self.last == 0 and self.slope_all == 0
+        if self.unit == "count":  # a count is flat if it ends no higher than it began
+            return self.last <= self.first and self.slope_late <= 1.0
         return abs(self.slope_late) <= FLAT_SHARE * abs(self.level)
 
 
@@ -492,7 +533,9 @@ def memory_trends(m: Memory) -> list[Trend]:
     if all(x.jvm_rss is not None for x in s):
         trends.append(trend("driver JVM RSS (VmRSS)", "MiB", [(x.batch, x.jvm_rss / MiB) for x in s]))  # type: ignore[operator]
     trends += [
-        trend("persistent RDDs (getPersistentRDDs)", "count", [(x.batch, float(x.persistent_rdds)) for x in s]),
+        trend(
+            "persistent RDDs (getPersistentRDDs)", "count", [(x.batch, float(x.persistent_rdds)) for x in s]
+        ),
         trend("keys in GX's validation results store", "count", [(x.batch, float(x.store_keys)) for x in s]),
     ]
     return trends
@@ -513,39 +556,34 @@ def plot_memory(m: Memory, path: Path) -> bool:
         return False
     s = m.samples
     gcs = [x for x in s if x.heap_after_gc is not None]
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
-    ax = axes[0][0]
-    ax.plot([x.batch for x in s], [x.python_rss / MiB for x in s], lw=1, label="Python driver RSS")
-    ax.set_ylabel("MiB")
-    ax.set_title("Python driver RSS (after every batch)")
-    ax.set_ylim(bottom=0)
-    ax = axes[0][1]
-    ax.plot([x.batch for x in gcs], [x.heap_after_gc / MiB for x in gcs], lw=1, marker=".", label="heap")  # type: ignore[operator]
-    ax.set_title(f"JVM heap used after System.gc() (every {m.gc_every} batches)")
-    ax.set_ylabel("MiB")
-    ax.set_ylim(bottom=0)
-    ax = axes[1][0]
-    if all(x.jvm_rss is not None for x in s):
-        ax.plot([x.batch for x in s], [x.jvm_rss / MiB for x in s], lw=1, color="#8e44ad")  # type: ignore[operator]
-    ax.set_title("driver JVM RSS (after every batch)")
-    ax.set_ylabel("MiB")
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("batches validated")
-    ax = axes[1][1]
-    ax.plot([x.batch for x in s], [x.persistent_rdds for x in s], lw=1.5, label="persistent RDDs")
-    ax.plot([x.batch for x in s], [x.store_keys for x in s], lw=1.5, ls="--", label="GX results store keys")
-    ax2 = ax.twinx()
-    ax2.plot(
-        [x.batch for x in gcs], [x.python_objects / 1000 for x in gcs], lw=1, color="0.5",  # type: ignore[operator]
-        label="Python objects (k, right)",
-    )  # fmt: skip
-    ax2.set_ylim(bottom=0)
-    ax.set_ylim(-0.5, max(5, max(max(x.persistent_rdds, x.store_keys) for x in s) + 1))
-    ax.set_title("cached RDDs, stored GX results; Python objects")
-    ax.set_xlabel("batches validated")
-    lines = ax.get_legend_handles_labels()
-    more = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="center right")
+    every = [x.batch for x in s]
+    sampled = [x.batch for x in gcs]
+    panels = [
+        ("Python driver RSS (after every batch)", "MiB", every, [x.python_rss / MiB for x in s]),
+        (
+            f"Python objects after gc.collect() (every {m.gc_every} batches)",
+            "thousand",
+            sampled,
+            [(x.python_objects or 0) / 1000 for x in gcs],
+        ),
+        (
+            f"JVM heap used after System.gc() (every {m.gc_every} batches)",
+            "MiB",
+            sampled,
+            [(x.heap_after_gc or 0) / MiB for x in gcs],
+        ),
+        ("driver JVM RSS (after every batch)", "MiB", every, [(x.jvm_rss or 0) / MiB for x in s]),
+        ("persistent RDDs (getPersistentRDDs)", "count", every, [x.persistent_rdds for x in s]),
+        ("keys in GX's validation results store", "count", every, [x.store_keys for x in s]),
+    ]
+    fig, axes = plt.subplots(3, 2, figsize=(11, 9), sharex=True)
+    for ax, (title, unit, xs, ys) in zip([a for row in axes for a in row], panels, strict=True):
+        ax.plot(xs, ys, lw=1, marker="." if len(xs) < 200 else None, color="#3d7ab8")
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(unit)
+        ax.set_ylim(bottom=-0.3 if unit == "count" else 0, top=max(max(ys, default=0) * 1.15, 5))
+    for ax in axes[-1]:
+        ax.set_xlabel("batches validated")
     fig.suptitle(
         f"Driver memory over {len(s):,} tiny events batches with GX on "
         f"({min(m.lines)}–{max(m.lines)} lines each; routed_batch + GX, no Delta writes)"
@@ -611,6 +649,16 @@ def render(args: argparse.Namespace, summary: GenerateSummary, o: Overhead | Non
     return "\n".join(lines)
 
 
+OVERHEAD_HEADER = (
+    "dataset", "mode", "batches", "lines / batch", "min s", "median s", "p95 s", "GX time s (median)",
+    "GX share of the batch (median)", "median on / off",
+)  # fmt: skip
+MEMORY_HEADER = (
+    "measure", "unit", "first 100 batches (median)", "last 100 (median)", "change",
+    "fitted slope per 1,000 batches (all)", "fitted slope per 1,000 (after batch 100)", "verdict",
+)  # fmt: skip
+
+
 def overhead_section(args: argparse.Namespace, o: Overhead) -> list[str]:
     b = o.batches
     rows = []
@@ -645,7 +693,9 @@ def overhead_section(args: argparse.Namespace, o: Overhead) -> list[str]:
         f"block of {args.batches} with GX off (songs and events batches alternate within a block: "
         f"songs, events, songs, …). Before round 1, {args.warmup} batches per dataset and mode were run "
         "and are not counted (JIT, GX's first run, each sink's first-batch replay and hand-off lookups). "
-        f"An events batch is one day's event file; a songs batch is {args.songs_per_batch} song files. "
+        f"An events batch is one day's event file; a songs batch is {args.songs_per_batch} song files; "
+        "consecutive days (and groups of song files) go to GX on and GX off in turn, so both modes see the "
+        "same mix of sizes. "
         "Each batch does what the stream's raw-file query does: read and parse the files, route the rows "
         "(one pass), GX (when on), the quarantine MERGE (when a row is rejected), the quality_results "
         "append (GX on), the staging append, for events the songplays MERGE, then the pipeline_metrics "
@@ -655,11 +705,7 @@ def overhead_section(args: argparse.Namespace, o: Overhead) -> list[str]:
         "`Checks.validate` (wrapped by the bench). GX's share = GX time / batch time, per batch with GX "
         "on (median shown).",
         "",
-        *md_table(
-            ["dataset", "mode", "batches", "lines / batch", "min s", "median s", "p95 s", "GX time s (median)",
-             "GX share of the batch (median)", "median on / off"],
-            rows,
-        ),  # fmt: skip
+        *md_table(OVERHEAD_HEADER, rows),
         "",
     ]
     for dataset, share, net in verdicts:
@@ -691,18 +737,25 @@ def overhead_section(args: argparse.Namespace, o: Overhead) -> list[str]:
     )  # fmt: skip
     lines += ["", "### Where a batch's time goes", ""]
     lines += [
-        "Median seconds per step, from the jobs' own `… took Xs` log lines (`sparkify.progress.timed`); "
-        "steps not logged (reading the files, the hand-off check, pipeline_metrics) are the rest. Spark "
+        "Median seconds per step, from the jobs' own `… took Xs` log lines (`sparkify.progress.timed`), "
+        "and for the new plays and the pipeline_metrics append, which log none, from the bench's wrappers "
+        "around `sparkify.ingest.merge_new_plays` and `record_batch`. The rest is what the sink does "
+        "besides (persisting the batch and collecting its files' names, building the DataFrames). Spark "
         "jobs per batch come from the status tracker (job groups set around the sink call and, by the "
         "bench's wrapper, around `Checks.validate`).",
         "",
     ]
-    names = sorted({name for x in b for name in x.steps})
+    order = [
+        "read, parse and route", "validate with Great Expectations", "quarantine", "quality_results append",
+        "staging append", UNLOGGED["merge_new_plays"], *NESTED, UNLOGGED["record_batch"],
+    ]  # fmt: skip
+    seen = {name for x in b for name in x.steps}
+    names = [n for n in order if n in seen] + sorted(seen - set(order))
     step_rows = []
     for dataset in ("events", "songs"):
         for mode in MODES:
             batch_list = pick(b, dataset=dataset, mode=mode)
-            known = [sum(x.steps.values()) for x in batch_list]
+            known = [sum(v for k, v in x.steps.items() if k not in NESTED) for x in batch_list]
             step_rows.append(
                 (
                     dataset,
@@ -720,8 +773,9 @@ def overhead_section(args: argparse.Namespace, o: Overhead) -> list[str]:
                     f"{median(x.gx_jobs.tasks for x in batch_list):.0f}",
                 )
             )
+    header = [f"of which: {n}" if n in NESTED else n for n in names]
     lines += md_table(
-        ["dataset", "mode", *names, "rest", "batch", "Spark jobs", "of which GX", "GX tasks"], step_rows
+        ["dataset", "mode", *header, "rest", "batch", "Spark jobs", "of which GX", "GX tasks"], step_rows
     )
     gx_on = pick(b, mode="on")
     lines += [
@@ -764,21 +818,24 @@ def memory_section(args: argparse.Namespace, m: Memory, plotted: bool) -> list[s
         f"every batch (RSS, cached RDDs, stored results) and every {args.gc_every} batches (heap after "
         "`System.gc()`, Python objects after `gc.collect()`).",
         "",
-        *md_table(
-            ["measure", "unit", "first 100 batches (median)", "last 100 (median)", "change",
-             "fitted slope per 1,000 batches (all)", "fitted slope per 1,000 (after batch 100)", "verdict"],
-            rows,
-        ),  # fmt: skip
+        *md_table(MEMORY_HEADER, rows),
         "",
-        f"Verdict \"flat\": the slope fitted after the first 100 batches is within ±{pct(FLAT_SHARE)} of the "
-        "measure's median level per 1,000 batches (counts: stay 0). The first 100 batches include the "
-        "warm-up (classes loaded, code compiled, Spark's status store filling up to its "
-        "`spark.ui.retainedJobs` / `spark.sql.ui.retainedExecutions` = 1,000 limits, which it then keeps).",
+        f'Verdict "flat": the slope fitted after the first 100 batches is within ±{pct(FLAT_SHARE)} of the '
+        "measure's median level per 1,000 batches (a count: it ends no higher than it began). The "
+        "first 100 batches include the warm-up (classes loaded, code compiled, Spark's status store "
+        "filling up to its `spark.ui.retainedJobs` / `spark.sql.ui.retainedExecutions` = 1,000 limits, "
+        "which it then keeps).",
         "",
         f"Batch time in this part: median {median(tiny_times):.2f} s (p95 {percentile(tiny_times, 95):.2f} "
         f"s), of which GX median {median(tiny_gx):.2f} s: on a batch this small, GX's fixed cost per batch "
         f"is {pct(median(x.gx_seconds / x.seconds for x in m.samples))} of parse + route + GX. "
         f"{n:,} batches took {m.seconds / 60:.1f} min.",
+        "",
+        f"Persistent RDDs before the first of these batches ({len(m.rdds_before)}): "
+        + (", ".join(f"`{r}`" for r in m.rdds_before) or "none")
+        + f"; after the last ({len(m.rdds_after)}): "
+        + (", ".join(f"`{r}`" for r in m.rdds_after) or "none")
+        + ".",
         "",
         (
             f"![driver memory over the batches]({memory_png(args.report).name})"
@@ -821,13 +878,14 @@ def main(argv: list[str] | None = None) -> int:
         work / "landing", seed=args.seed, songs=max(args.songs_per_batch * batches, 50), users=args.users,
         days=days,
     )  # fmt: skip
-    say(f"generated {summary.song_files} song files, {summary.event_files} event files, {summary.events:,} events")
+    say(f"generated {summary.song_files} song files, {summary.event_files} event files")
 
     began = time.perf_counter()
     spark = local_spark("bench-validation")
     spark.range(1).collect()
     jvm_seconds = time.perf_counter() - began
     listen_to_steps()
+    time_unlogged_steps()
     instrument_checks(spark)
     loads.append(f"JVM up: {load_average()}")
     overhead = None if args.skip_overhead else run_overhead(spark, work, args, loads)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
@@ -44,10 +45,13 @@ MALFORMED_JSON = "malformed_json"
 
 BOM = "\ufeff"
 LINE_BREAK = r"\r?\n"
-# Maps every byte to one character and back: a file that is not UTF-8 is split byte for byte through it.
+# Maps every byte to one character and back: a file that is not UTF-8 is split through it.
 BYTE_FOR_BYTE = "ISO-8859-1"
 # The strings Spark's JSON reader takes for a DOUBLE (allowNonNumericNumbers, on by default).
 NON_NUMERIC_DOUBLES = ("NaN", "Infinity", "+Infinity", "+INF", "-Infinity", "-INF")
+
+# The raw types :func:`does_not_fit` knows Spark's rules for.
+CLASSIFIABLE = (StringType, LongType, IntegerType, DoubleType)
 
 # Spark's PERMISSIVE mode: a line that does not fit the schema is kept whole in ``_corrupt_record``.
 # Options also keep Spark from pruning the schema to the fields a query reads (it prunes an option-less
@@ -55,8 +59,6 @@ NON_NUMERIC_DOUBLES = ("NaN", "Infinity", "+Infinity", "+INF", "-Infinity", "-IN
 PERMISSIVE = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
 
 _IS_UTF8 = "_is_utf8"
-_VARIANT = "_variant"
-_WRONG_TYPES = "_wrong_types"
 
 
 def explode_lines(files_df: DataFrame) -> DataFrame:
@@ -65,15 +67,31 @@ def explode_lines(files_df: DataFrame) -> DataFrame:
     ``files_df`` has ``source_file``, ``landed_at`` (epoch ms) and ``value`` (the file's text), as the
     ``text`` source gives with ``wholetext``. Blank lines (a trailing newline) are not input lines. A
     leading byte order mark (U+FEFF, as Windows editors write) is not part of the first line.
+
+    ``split`` decodes its input first, turning bytes that are not UTF-8 into U+FFFD, after which no
+    line could tell it was not UTF-8. So a file that is not valid UTF-8 (one check per file) is split
+    as Latin-1, which maps bytes to characters one to one, and each line is turned back into its bytes;
+    a valid file is split directly.
     """
+    is_utf8 = F.col(_IS_UTF8)
     return (
-        files_df.select(
+        files_df.select("source_file", "landed_at", without_bom(F.col("value")).alias("value"))
+        .withColumn(_IS_UTF8, F.is_valid_utf8("value"))
+        .select(
             "source_file",
             "landed_at",
-            F.posexplode(split_lines(without_bom(F.col("value")))).alias("pos", RAW_LINE),
+            _IS_UTF8,
+            F.posexplode(
+                F.split(F.when(is_utf8, F.col("value")).otherwise(as_bytes(F.col("value"))), LINE_BREAK)
+            ).alias("pos", "piece"),
         )
-        .filter(F.trim(F.col(RAW_LINE)) != "")
-        .select("source_file", (F.col("pos") + 1).cast("int").alias("line_number"), "landed_at", RAW_LINE)
+        .filter(F.trim(F.col("piece")) != "")
+        .select(
+            "source_file",
+            (F.col("pos") + 1).cast("int").alias("line_number"),
+            "landed_at",
+            F.when(is_utf8, F.col("piece")).otherwise(from_bytes(F.col("piece"))).alias(RAW_LINE),
+        )
     )
 
 
@@ -82,18 +100,14 @@ def without_bom(text: Column) -> Column:
     return F.when(text.startswith(BOM), F.substr(text, F.lit(2))).otherwise(text)
 
 
-def split_lines(text: Column) -> Column:
-    """``text``'s lines, each keeping its own bytes even when the file is not UTF-8.
+def as_bytes(text: Column) -> Column:
+    """``text``'s bytes, one character each (Latin-1): valid UTF-8 whatever they were."""
+    return F.decode(text.cast("binary"), BYTE_FOR_BYTE)
 
-    ``split`` decodes its input first, turning bytes that are not UTF-8 into U+FFFD, after which no
-    line could tell it was not UTF-8. So a file that is not valid UTF-8 (one check, per file) is split
-    through Latin-1, which maps bytes to characters one to one; valid files take the direct split.
-    """
-    byte_for_byte = F.transform(
-        F.split(F.decode(text.cast("binary"), BYTE_FOR_BYTE), LINE_BREAK),
-        lambda line: F.encode(line, BYTE_FOR_BYTE).cast("string"),
-    )
-    return F.when(F.is_valid_utf8(text), F.split(text, LINE_BREAK)).otherwise(byte_for_byte)
+
+def from_bytes(text: Column) -> Column:
+    """The inverse of :func:`as_bytes`."""
+    return F.encode(text, BYTE_FOR_BYTE).cast("string")
 
 
 def parse_lines(lines_df: DataFrame, raw_schema: StructType, renames: dict[str, str]) -> DataFrame:
@@ -106,47 +120,35 @@ def parse_lines(lines_df: DataFrame, raw_schema: StructType, renames: dict[str, 
 
     Spark's PERMISSIVE mode puts every line that does not fit the schema (broken JSON, non-objects,
     wrong types) in ``_corrupt_record``; only those lines (and lines that are not UTF-8) are classified,
-    by parsing them again as VARIANT, so a line that parsed pays one UTF-8 check and nothing more.
+    by parsing them again as VARIANT, so a line that parsed pays a UTF-8 check and nothing more.
 
     Example:
         >>> parse_lines(explode_lines(files_df), RAW_EVENT_SCHEMA, EVENT_COLUMN_NAMES)  # doctest: +SKIP
     """
     check_classifiable(raw_schema)
-    raw = F.col(RAW_LINE)
-    lines = lines_df.withColumn(_IS_UTF8, F.is_valid_utf8(raw)).withColumn(
-        RAW_LINE, F.when(F.col(_IS_UTF8), raw).otherwise(F.make_valid_utf8(raw))
-    )
-    parsed = lines.withColumn(
-        "parsed",
-        F.from_json(raw, with_corrupt_record(raw_schema), PERMISSIVE),
+    raw, is_utf8 = F.col(RAW_LINE), F.col(_IS_UTF8)
+    parsed = (
+        lines_df.withColumn(_IS_UTF8, F.is_valid_utf8(raw))
+        .withColumn(RAW_LINE, F.when(is_utf8, raw).otherwise(F.make_valid_utf8(raw)))
+        .withColumn("parsed", F.from_json(raw, with_corrupt_record(raw_schema), PERMISSIVE))
     )
     is_corrupt = F.col(f"parsed.{CORRUPT_RECORD}").isNotNull()
-    # Separate projections: the variant and the wrong-type list are read several times each, and Spark
-    # does not inline an expensive column into several places (CollapseProject), so each runs once.
-    classified = (
-        parsed.withColumn(_VARIANT, F.when(is_corrupt, F.try_parse_json(raw)))
-        .withColumn(_WRONG_TYPES, F.when(is_corrupt, wrong_types(F.col(_VARIANT), raw_schema)))
-        .withColumn(
-            PARSE_ERRORS,
-            F.when(F.col(_IS_UTF8) & ~is_corrupt, no_errors()).otherwise(
-                F.concat(
-                    F.when(F.col(_IS_UTF8), no_errors()).otherwise(F.array(F.lit(NOT_UTF8))),
-                    F.when(is_corrupt, json_errors(F.col(_VARIANT), F.col(_WRONG_TYPES))).otherwise(
-                        no_errors()
-                    ),
-                )
-            ),
+    parse_errors = F.when(is_utf8 & ~is_corrupt, no_errors()).otherwise(
+        F.concat(
+            F.when(is_utf8, no_errors()).otherwise(F.array(F.lit(NOT_UTF8))),
+            F.when(is_corrupt, json_errors(raw, raw_schema)).otherwise(no_errors()),
         )
     )
     fields = [F.col(f"parsed.{f.name}").alias(renames.get(f.name, f.name)) for f in raw_schema.fields]
-    return classified.select(
+    return parsed.select(
         *fields,
         "source_file",
         "line_number",
         "landed_at",
         RAW_LINE,
-        is_malformed(F.col(PARSE_ERRORS)).alias("is_malformed"),
-        PARSE_ERRORS,
+        # The same as parse_errors being non-empty (json_errors never is), without reading it again.
+        (~is_utf8 | is_corrupt).alias("is_malformed"),
+        parse_errors.alias(PARSE_ERRORS),
     )
 
 
@@ -154,35 +156,52 @@ def no_errors() -> Column:
     return F.array().cast("array<string>")
 
 
-def is_malformed(parse_errors: Column) -> Column:
-    return F.size(parse_errors) > 0
+def let(value: Column, body: Callable[[Column], Column]) -> Column:
+    """``body(value)``, with ``value`` computed once however often ``body`` reads it.
+
+    Spark SQL has no ``let``; a lambda over a one-element array binds one. Being a lambda, ``body`` is
+    also interpreted rather than generated, which is the point on the hot path: the classification
+    is large, and inlined into the generated code every line runs through (taken or not) it made that
+    code too big for the JIT: about a third more CPU per line that parsed, measured.
+    """
+    return F.transform(F.array(value), body).getItem(0)
 
 
-def json_errors(variant: Column, wrong: Column) -> Column:
-    """Why Spark's reader rejected a line: ``variant`` is the line parsed as VARIANT (null if it is not
-    JSON), ``wrong`` its fields of the wrong type (:func:`wrong_types`)."""
-    return (
-        F.when(variant.isNull(), F.array(F.lit(UNPARSEABLE_JSON)))
-        .when(~F.schema_of_variant(variant).startswith("OBJECT<"), F.array(F.lit(NOT_A_JSON_OBJECT)))
-        .when(F.size(wrong) > 0, wrong)
-        .otherwise(F.array(F.lit(MALFORMED_JSON)))
+def json_errors(line: Column, raw_schema: StructType) -> Column:
+    """Why Spark's reader rejected ``line``, from the line parsed again as VARIANT: not JSON, not an
+    object, or the fields of the wrong type (never empty)."""
+    return let(
+        F.try_parse_json(line),
+        lambda v: (
+            F.when(v.isNull(), F.array(F.lit(UNPARSEABLE_JSON)))
+            .when(~F.schema_of_variant(v).startswith("OBJECT<"), F.array(F.lit(NOT_A_JSON_OBJECT)))
+            .otherwise(
+                let(
+                    wrong_types(v, raw_schema),
+                    lambda wrong: F.when(F.size(wrong) > 0, wrong).otherwise(F.array(F.lit(MALFORMED_JSON))),
+                )
+            )
+        ),
     )
 
 
 def wrong_types(variant: Column, raw_schema: StructType) -> Column:
     """``wrong_type:<field>`` for each field of ``raw_schema`` whose value in the object ``variant`` does
-    not fit its type, in schema order (empty for anything but an object)."""
+    not fit its type, in schema order."""
     checks = [
         F.when(
-            does_not_fit(F.variant_get(variant, variant_path(f.name), "variant"), f.dataType),
-            F.lit(f"{WRONG_TYPE}{f.name}"),
-        )
+            let(F.variant_get(variant, variant_path(f.name), "variant"), refuses(f.dataType)),
+            F.array(F.lit(f"{WRONG_TYPE}{f.name}")),
+        ).otherwise(no_errors())
         for f in raw_schema.fields
         if not isinstance(f.dataType, StringType)
     ]
-    if not checks:
-        return no_errors()
-    return F.filter(F.array(*checks), lambda x: x.isNotNull())
+    return F.concat(*checks) if checks else no_errors()
+
+
+def refuses(data_type: DataType) -> Callable[[Column], Column]:
+    """:func:`does_not_fit` for one type, as the one-argument lambda :func:`let` takes."""
+    return lambda value: does_not_fit(value, data_type)
 
 
 def does_not_fit(value: Column, data_type: DataType) -> Column:
@@ -202,9 +221,6 @@ def does_not_fit(value: Column, data_type: DataType) -> Column:
     else:  # check_classifiable keeps other types out
         raise TypeError(f"no wrong-type rule for {data_type.simpleString()}")
     return value.isNotNull() & (kind != "VOID") & ~fits
-
-
-CLASSIFIABLE = (StringType, LongType, IntegerType, DoubleType)
 
 
 def check_classifiable(raw_schema: StructType) -> None:

@@ -147,12 +147,13 @@ class RawFilesSink(QuerySink):
             routed = ingest.routed_batch(self.dataset, fresh, label, started_at, self.checks)
             with self.plays_first.running(), routed as rows:
                 ingest.quarantine(spark, self.config, rows)
-                if not (may_replay and validated(spark, self.config, self.dataset.name, label)):
-                    ingest.record_quality(spark, self.config, rows.validation)
                 if not handoff.is_staged_under(staged, label):  # else a replay whose append committed
                     ingest.stage(self.config, rows)
                 if self.dataset.has_plays and rows.rows_in:
                     ingest.merge_new_plays(spark, self.config, rows.accepted_df)
+            # After the plays are visible: GX's record is off the freshness path.
+            if not (may_replay and validated(spark, self.config, self.dataset.name, label)):
+                ingest.record_quality(spark, self.config, rows.validation)
         finally:
             batch.unpersist()
         result = rows.result(time.monotonic() - started)

@@ -253,7 +253,3 @@ def staged(cases: list[Case]) -> list[tuple[str, str, int]]:
 def raw_line_digest(line: Line) -> str:
     """SHA-256 of the text the quarantine keeps for ``line``: its bytes as UTF-8, each bad sequence U+FFFD."""
     return hashlib.sha256(line.data.decode("utf-8", errors="replace").encode()).hexdigest()
-
-
-def is_parse_error(reason: str) -> bool:
-    return reason.startswith(PARSE_ERROR_PREFIXES)

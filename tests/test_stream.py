@@ -316,7 +316,7 @@ def assert_written_once(spark, config) -> None:
     assert unvalidated.isEmpty(), "a staged batch has no recorded validation"
 
 
-@pytest.mark.parametrize("dies_after", [None, "stage", "merge_new_plays", "record_batch"])
+@pytest.mark.parametrize("dies_after", [None, "stage", "merge_new_plays", "record_quality", "record_batch"])
 def test_a_restarted_query_replaying_a_later_batch_writes_nothing_twice(
     spark, checks, reference, tmp_path, monkeypatch, dies_after
 ):
