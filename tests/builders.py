@@ -8,9 +8,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-from sparkify.schemas import LINEAGE_FIELDS, STAGING_EVENTS_SCHEMA, STAGING_SONGS_SCHEMA
+from sparkify.schemas import LINEAGE_FIELDS, STAGING_EVENTS_SCHEMA, STAGING_SONGS_SCHEMA, VERDICT_FIELD
 
-LINEAGE = {f.name for f in LINEAGE_FIELDS}
+LINEAGE = {f.name for f in LINEAGE_FIELDS} | {VERDICT_FIELD.name}  # the raw fields are what builders set
 EVENT_SCHEMA = StructType([f for f in STAGING_EVENTS_SCHEMA.fields if f.name not in LINEAGE])
 SONG_SCHEMA = StructType([f for f in STAGING_SONGS_SCHEMA.fields if f.name not in LINEAGE])
 
