@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import datetime as dt
 import gc
+import json
 import logging
 import os
 import random
@@ -41,10 +42,12 @@ import re
 import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench_freshness import code_state
 from common import (
     BENCH,
     REPORTS,
@@ -90,11 +93,29 @@ class Meter:
     gx_seconds: float = 0.0
     gx_calls: int = 0
     validations: int = 0  # calls that returned GX's outcome (None: GX off)
+    gx_py4j: int = 0  # Py4J round trips to the JVM made inside Checks.validate
     steps: dict[str, float] = field(default_factory=dict)
     group: str = "bench"
 
     def reset(self, group: str) -> None:
         self.gx_seconds, self.gx_calls, self.validations, self.steps, self.group = 0.0, 0, 0, {}, group
+        self.gx_py4j = 0
+
+
+class Py4JCalls:
+    """Counts the Python driver's round trips to the JVM (every Py4J command: a method call, a field,
+    a DataFrame built), by wrapping the gateway client's ``send_command``."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.count = 0
+        client = spark.sparkContext._gateway._gateway_client  # type: ignore[attr-defined]
+        original = client.send_command
+
+        def send_command(*a, **kw):  # type: ignore[no-untyped-def]
+            self.count += 1
+            return original(*a, **kw)
+
+        client.send_command = send_command
 
 
 METER = Meter()
@@ -115,17 +136,19 @@ def job_group(spark: SparkSession, group: str) -> Iterator[None]:
 
 
 def instrument_checks(spark: SparkSession) -> None:
-    """Wrap ``Checks.validate`` (the one call GX runs in, ``sparkify.ingest.routed_batch``): time it and
-    put its Spark jobs in the group ``<batch group>-gx``."""
+    """Wrap ``Checks.validate`` (the one call GX runs in, ``sparkify.ingest.routed_batch``): time it,
+    count its Py4J round trips and put its Spark jobs in the group ``<batch group>-gx``."""
     original = gx_validation.Checks.validate
+    calls = Py4JCalls(spark)
 
     def validate(self, df, suite_name, batch_id, dataset):  # type: ignore[no-untyped-def]
-        began = time.perf_counter()
+        began, before = time.perf_counter(), calls.count
         try:
             with job_group(spark, f"{METER.group}-gx"):
                 outcome = original(self, df, suite_name, batch_id, dataset)
         finally:
             METER.gx_seconds += time.perf_counter() - began
+            METER.gx_py4j += calls.count - before
             METER.gx_calls += 1
         METER.validations += outcome is not None
         return outcome
@@ -183,20 +206,29 @@ def listen_to_steps() -> None:
 class Jobs:
     jobs: int
     tasks: int
+    seconds: float  # the jobs' own wall time, submission to completion, summed
+    sites: tuple[str, ...] = ()  # each job's call site ("collect at <file>:<line>")
 
 
 def jobs_of(spark: SparkSession, group: str) -> Jobs:
-    """Spark jobs (and their stages' tasks) that ran in ``group``, from the status tracker (which keeps
-    the last ``spark.ui.retainedJobs`` jobs, UI or not: read right after the batch)."""
+    """Spark jobs (their stages' tasks, their wall time) that ran in ``group``, from the status tracker
+    and store (which keep the last ``spark.ui.retainedJobs`` jobs, UI or not: read right after the
+    batch)."""
     tracker = spark.sparkContext.statusTracker()
+    store = spark.sparkContext._jsc.sc().statusStore()  # type: ignore[attr-defined]
     ids = tracker.getJobIdsForGroup(group)
-    tasks = 0
+    tasks, seconds, sites = 0, 0.0, []
     for job in ids:
         info = tracker.getJobInfo(job)
         for stage in info.stageIds if info else ():
             stage_info = tracker.getStageInfo(stage)
             tasks += stage_info.numTasks if stage_info else 0
-    return Jobs(len(ids), tasks)
+        data = store.job(job)
+        submitted, completed = data.submissionTime(), data.completionTime()
+        if submitted.isDefined() and completed.isDefined():
+            seconds += (completed.get().getTime() - submitted.get().getTime()) / 1000
+        sites.append(re.sub(r"/\S*/site-packages/", "", str(data.name())))
+    return Jobs(len(ids), tasks, seconds, tuple(sites))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -217,12 +249,19 @@ class Batch:
     validated: bool
     jobs: Jobs
     gx_jobs: Jobs
+    gx_py4j: int
     steps: dict[str, float]
     load1: float
 
     @property
     def share(self) -> float:
+        """GX's own time, of the batch's."""
         return self.gx_seconds / self.seconds
+
+    @property
+    def share_with_record(self) -> float:
+        """GX's time and the quality_results append of its results, of the batch's."""
+        return (self.gx_seconds + self.steps.get("quality_results append", 0.0)) / self.seconds
 
 
 def files_batch(spark: SparkSession, root: str, paths: Sequence[Path]) -> DataFrame:
@@ -287,8 +326,9 @@ def run_batch(
     own = jobs_of(spark, group)
     return Batch(
         round_no, mode, dataset.name, index, line_count(paths), seconds, METER.gx_seconds,
-        METER.validations > 0, Jobs(own.jobs + gx_jobs.jobs, own.tasks + gx_jobs.tasks), gx_jobs,
-        dict(METER.steps), load1,
+        METER.validations > 0,
+        Jobs(own.jobs + gx_jobs.jobs, own.tasks + gx_jobs.tasks, own.seconds + gx_jobs.seconds), gx_jobs,
+        METER.gx_py4j, dict(METER.steps), load1,
     )  # fmt: skip
 
 
@@ -326,7 +366,8 @@ def run_overhead(spark: SparkSession, work: Path, args: argparse.Namespace, load
                 out.append(b)
                 say(
                     f"round {round_no} GX {mode:3} {dataset.name:6} #{i:02d}: {b.lines:4} lines "
-                    f"{b.seconds:5.2f}s (GX {b.gx_seconds:4.2f}s, {b.gx_jobs.jobs} GX jobs of {b.jobs.jobs}) "
+                    f"{b.seconds:5.2f}s (GX {b.gx_seconds:4.2f}s, {b.gx_jobs.jobs} GX jobs of {b.jobs.jobs}, "
+                    f"{b.gx_py4j} Py4J calls) "
                     f"load {b.load1:.1f}"
                 )
         return out
@@ -611,15 +652,23 @@ def pick(batches: Sequence[Batch], **match: object) -> list[Batch]:
     return [b for b in batches if all(getattr(b, k) == v for k, v in match.items())]
 
 
+def shown_work(work: Path) -> Path:
+    """The work directory as a reader at the repository root would name it."""
+    work = work.resolve()
+    return work.relative_to(BENCH.parent) if work.is_relative_to(BENCH.parent) else work
+
+
 def render(args: argparse.Namespace, summary: GenerateSummary, o: Overhead | None, m: Memory | None,
-           loads: list[str], plotted: bool, jvm_seconds: float) -> str:  # fmt: skip
+           loads: list[str], plotted: bool, jvm_seconds: float, code: str) -> str:  # fmt: skip
     lines = report_header("Great Expectations on every micro-batch: overhead and driver memory", __file__)
     lines += [
         "SPEC targets: **validation ≤ 30% of micro-batch time**; **driver memory flat over 1,000 "
         "micro-batches**. All in one Python process and one SparkSession (the local profile: "
         f"`local[2]`, 4 shuffle partitions, driver memory 4g, UI off; the JVM took {jvm_seconds:.0f} s to "
         "start), with a lake under "
-        f"`{args.work.relative_to(BENCH.parent) if args.work.is_relative_to(BENCH.parent) else args.work}`.",
+        f"`{shown_work(args.work)}`.",
+        "",
+        f"Code: {code}. Raw measurements: `{shown_work(args.work)}/measurements.json`.",
         "",
         *machine_section(loads),
         "## Data",
@@ -650,13 +699,18 @@ def render(args: argparse.Namespace, summary: GenerateSummary, o: Overhead | Non
 
 
 OVERHEAD_HEADER = (
-    "dataset", "mode", "batches", "lines / batch", "min s", "median s", "p95 s", "GX time s (median)",
-    "GX share of the batch (median)", "median on / off",
+    "dataset", "mode", "batches", "lines / batch", "batch s: min", "median", "p95", "median on / off",
+    "GX s: min / median / p95", "GX share of the batch (median)",
+    "GX + its quality_results append, share (median)",
 )  # fmt: skip
 MEMORY_HEADER = (
     "measure", "unit", "first 100 batches (median)", "last 100 (median)", "change",
     "fitted slope per 1,000 batches (all)", "fitted slope per 1,000 (after batch 100)", "verdict",
 )  # fmt: skip
+
+
+def verdict(share: float) -> str:
+    return "PASS" if share <= TARGET_SHARE else "FAIL"
 
 
 def overhead_section(args: argparse.Namespace, o: Overhead) -> list[str]:
@@ -668,8 +722,9 @@ def overhead_section(args: argparse.Namespace, o: Overhead) -> list[str]:
         t_on, t_off = [x.seconds for x in on], [x.seconds for x in off]
         gx = [x.gx_seconds for x in on]
         share = median(x.share for x in on)
+        with_record = median(x.share_with_record for x in on)
         net = 1 - median(t_off) / median(t_on)
-        verdicts.append((dataset, share, net))
+        verdicts.append((dataset, share, with_record, net, median(t_on) / median(t_off)))
         for mode, batch_list in (("on", on), ("off", off)):
             times = [x.seconds for x in batch_list]
             rows.append(
@@ -681,9 +736,10 @@ def overhead_section(args: argparse.Namespace, o: Overhead) -> list[str]:
                     s2(min(times)),
                     f"**{s2(median(times))}**",
                     s2(percentile(times, 95)),
-                    s2(median(gx)) if mode == "on" else "–",
-                    f"**{pct(share)}**" if mode == "on" else "–",
                     f"{median(t_on) / median(t_off):.2f}×" if mode == "on" else "1",
+                    f"{s2(min(gx))} / {s2(median(gx))} / {s2(percentile(gx, 95))}" if mode == "on" else "–",
+                    f"**{pct(share)}**" if mode == "on" else "–",
+                    pct(with_record) if mode == "on" else "–",
                 )
             )
     lines = [
@@ -697,24 +753,56 @@ def overhead_section(args: argparse.Namespace, o: Overhead) -> list[str]:
         "consecutive days (and groups of song files) go to GX on and GX off in turn, so both modes see the "
         "same mix of sizes. "
         "Each batch does what the stream's raw-file query does: read and parse the files, route the rows "
-        "(one pass), GX (when on), the quarantine MERGE (when a row is rejected), the quality_results "
-        "append (GX on), the staging append, for events the songplays MERGE, then the pipeline_metrics "
+        "(one pass), GX (when on), the quarantine MERGE (when a row is rejected), the staging append, for "
+        "events the songplays MERGE, the quality_results append (GX on), then the pipeline_metrics "
         "append.",
         "",
         "Batch time = the `sink(batch_df, batch_id)` call, wall clock. GX time = wall clock inside "
         "`Checks.validate` (wrapped by the bench). GX's share = GX time / batch time, per batch with GX "
-        "on (median shown).",
+        "on (median shown); the next column adds the quality_results append that records GX's results "
+        "(no GX, no append).",
         "",
         *md_table(OVERHEAD_HEADER, rows),
         "",
     ]
-    for dataset, share, net in verdicts:
-        verdict = "PASS" if share <= TARGET_SHARE else "FAIL"
+    for dataset, share, with_record, net, ratio in verdicts:
         lines.append(
-            f"- **{dataset}: GX takes {pct(share)} of a micro-batch (target ≤ {pct(TARGET_SHARE)}): "
-            f"{verdict}.** Switching it off saves {pct(net)} of the median batch (1 − median off / median "
-            "on), which also counts the quality_results append GX's results need."
+            f"- **{dataset}: GX itself takes {pct(share)} of a micro-batch (target ≤ {pct(TARGET_SHARE)}): "
+            f"{verdict(share)}.** GX and the quality_results append of its results: {pct(with_record)} "
+            f"({verdict(with_record)}). Net, the median batch is {ratio:.2f}× as long with GX on as off: "
+            f"switching GX off saves {pct(net)} of it ({verdict(net)})."
         )
+    gx_on = [x for x in b if x.mode == "on"]
+    jobs_part = median(x.gx_jobs.seconds for x in gx_on) / median(x.gx_seconds for x in gx_on)
+    lines += ["", "What GX's time is made of, per validation (medians, GX on):", ""]
+    lines += md_table(
+        ["dataset", "GX s", "Spark jobs", "their tasks", "the jobs' own wall time s", "Py4J round trips"],
+        [
+            (
+                dataset,
+                s2(median(x.gx_seconds for x in batch_list)),
+                f"{median(x.gx_jobs.jobs for x in batch_list):.0f}",
+                f"{median(x.gx_jobs.tasks for x in batch_list):.0f}",
+                s2(median(x.gx_jobs.seconds for x in batch_list)),
+                f"{median(x.gx_py4j for x in batch_list):,.0f}",
+            )
+            for dataset in ("events", "songs")
+            if (batch_list := pick(gx_on, dataset=dataset))
+        ],
+    )
+    lines += [
+        "",
+        "Where GX's Spark jobs come from (call sites, all GX-on batches): "
+        + "; ".join(
+            f"`{site}` ×{n}"
+            for site, n in Counter(site for x in gx_on for site in x.gx_jobs.sites).most_common()
+        )
+        + f". Those jobs' own wall time is {pct(jobs_part)} of GX's time (medians); the rest is GX "
+        "building its metric graph in Python, and the DataFrames it builds for each metric, each built "
+        "through Py4J round trips and analysed in the JVM (with the SUMMARY result format and "
+        "`partial_unexpected_count: 0` of `expectations/validation.py`, GX still builds and collects a "
+        "`limit(0)` query of unexpected values per column-map expectation: no Spark job, but planned).",
+    ]
     lines += ["", "Round by round (medians of each block; the machine's load moves between blocks):", ""]
     round_rows = []
     for r in range(1, args.rounds + 1):
@@ -871,6 +959,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = args.work.resolve()
     shutil.rmtree(work, ignore_errors=True)
+    code = code_state()  # at the start: other work may change the checkout meanwhile
     loads = [f"start: {load_average()}"]
     batches = 0 if args.skip_overhead else (2 * args.warmup + 2 * args.rounds * args.batches)
     days = max(batches, 10)
@@ -898,7 +987,9 @@ def main(argv: list[str] | None = None) -> int:
     plotted = False
     if memory is not None:
         plotted = plot_memory(memory, memory_png(args.report))
-    write_report(args.report, render(args, summary, overhead, memory, loads, plotted, jvm_seconds))
+    raw = {"overhead": asdict(overhead) if overhead else None, "memory": asdict(memory) if memory else None}
+    (work / "measurements.json").write_text(json.dumps(raw, indent=1, default=str))
+    write_report(args.report, render(args, summary, overhead, memory, loads, plotted, jvm_seconds, code))
     ok = True
     if overhead is not None:
         ok &= all(median(x.share for x in pick(overhead.batches, dataset=d, mode="on")) <= TARGET_SHARE
