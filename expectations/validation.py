@@ -1,4 +1,9 @@
-"""Great Expectations on every batch: one ephemeral context per job, one ValidationDefinition per suite.
+"""Great Expectations on every batch: one ephemeral context per job, two ValidationDefinitions per suite.
+
+A suite's ``fail``-policy expectations are one GX suite, checked before anything of a batch is written;
+its other expectations are another, which the pipeline step runs while the batch is written
+(``sparkify.ingest.routed_batch``): their outcome is recorded, and the rows they fail are already set
+aside by the per-row routing that agrees with them.
 
 Nothing accumulates over a stream that runs for weeks: the Spark data source does not persist batches
 (``persist=False``: the caller already holds the batch in memory, and GX never unpersists what it
@@ -20,7 +25,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 
 from checkpoints_config.loader import QualitySettings
-from expectations.suites import SUITE_DIR, Policy, Suite, SuiteError, load_suite
+from expectations.suites import SUITE_DIR, Expectation, Policy, Suite, SuiteError, load_suite
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # before GX is imported: nothing phones home
 import great_expectations as gx
@@ -69,6 +74,10 @@ class Validation:
     batch_id: str
     results: tuple[QualityResult, ...]
 
+    def plus(self, other: Validation) -> Validation:
+        """Both outcomes on the same batch, as one."""
+        return Validation(self.suite, self.dataset, self.batch_id, self.results + other.results)
+
     def failed(self, policy: Policy) -> list[QualityResult]:
         """The results of the expectations with ``policy`` that did not succeed."""
         return [r for r in self.results if not r.success and r.policy == policy]
@@ -107,20 +116,38 @@ class Validator:
         self.definitions = {}
         for suite in suites:
             batch = source.add_dataframe_asset(suite.name).add_batch_definition_whole_dataframe("batch")
-            gx_suite = self.context.suites.add(
-                gx.ExpectationSuite(name=suite.name, expectations=[e.gx_config for e in suite.expectations])
-            )
-            self.definitions[suite.name] = self.context.validation_definitions.add(
-                gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
-            )
+            for part, expectations in split(suite).items():
+                name = f"{suite.name}.{part}"
+                gx_suite = self.context.suites.add(
+                    gx.ExpectationSuite(name=name, expectations=[e.gx_config for e in expectations])
+                )
+                self.definitions[suite.name, part] = self.context.validation_definitions.add(
+                    gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
+                )
 
     def validate(self, df: DataFrame, suite_name: str, batch_id: str, dataset: str) -> Validation:
-        """Validate ``df`` (one batch) with the suite; raise :class:`ExpectationError` if GX could not
-        evaluate an expectation."""
+        """Validate ``df`` (one batch) with the whole suite; raise :class:`ExpectationError` if GX could
+        not evaluate an expectation."""
+        gate = self.gate(df, suite_name, batch_id, dataset)
+        return gate.plus(self.rest(df, suite_name, batch_id, dataset))
+
+    def gate(self, df: DataFrame, suite_name: str, batch_id: str, dataset: str) -> Validation:
+        """The suite's ``fail``-policy expectations only: what must pass before the batch is written."""
+        return self.run(df, suite_name, GATE, batch_id, dataset)
+
+    def rest(self, df: DataFrame, suite_name: str, batch_id: str, dataset: str) -> Validation:
+        """The suite's other expectations (``warn``, ``quarantine``): they decide nothing the per-row
+        routing has not, so they may run while the batch is written."""
+        return self.run(df, suite_name, REST, batch_id, dataset)
+
+    def run(self, df: DataFrame, suite_name: str, part: str, batch_id: str, dataset: str) -> Validation:
         suite = self.suites[suite_name]
+        definition = self.definitions.get((suite_name, part))
+        if definition is None:  # no expectation in this part
+            return Validation(suite, dataset, batch_id, ())
         run = RunIdentifier(run_name=batch_id, run_time=dt.datetime.now(dt.UTC))
         try:
-            outcome = self.definitions[suite_name].run(
+            outcome = definition.run(
                 batch_parameters={"dataframe": df}, result_format=RESULT_FORMAT, run_id=run
             )
         finally:
@@ -150,6 +177,16 @@ class Validator:
                 for fields in results
             ),
         )
+
+
+GATE, REST = "fail", "rest"  # the two GX suites a suite becomes: see Validator.gate and Validator.rest
+
+
+def split(suite: Suite) -> dict[str, tuple[Expectation, ...]]:
+    """``suite``'s expectations by part, leaving out an empty part."""
+    fatal = suite.with_policy(Policy.FAIL)
+    others = tuple(e for e in suite.expectations if e.policy is not Policy.FAIL)
+    return {part: es for part, es in ((GATE, fatal), (REST, others)) if es}
 
 
 def raised_message(exception_info: Mapping[str, Any]) -> str | None:
@@ -194,9 +231,15 @@ class Checks:
 
     def validate(self, df: DataFrame, suite_name: str, batch_id: str, dataset: str) -> Validation | None:
         """GX's outcome on the batch, or None when GX is switched off."""
-        if self.validator is None:
-            return None
-        return self.validator.validate(df, suite_name, batch_id, dataset)
+        return None if self.validator is None else self.validator.validate(df, suite_name, batch_id, dataset)
+
+    def gate(self, df: DataFrame, suite_name: str, batch_id: str, dataset: str) -> Validation | None:
+        """GX's outcome for the ``fail``-policy expectations (:meth:`Validator.gate`), or None."""
+        return None if self.validator is None else self.validator.gate(df, suite_name, batch_id, dataset)
+
+    def rest(self, df: DataFrame, suite_name: str, batch_id: str, dataset: str) -> Validation | None:
+        """GX's outcome for the other expectations (:meth:`Validator.rest`), or None."""
+        return None if self.validator is None else self.validator.rest(df, suite_name, batch_id, dataset)
 
 
 STAR_SUITE_PREFIX = "star_"  # star_<table>: checks of a whole star table (sparkify.quality_checks)

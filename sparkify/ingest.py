@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from expectations.routing import REJECTIONS, failed_names, is_accepted, with_rej
 from expectations.suites import Policy, Suite
 from expectations.validation import Checks, DataQualityError, Validation
 from sparkify import merge, tables
+from sparkify.background import in_background
 from sparkify.progress import timed
 from sparkify.schemas import (
     EVENT_COLUMN_NAMES,
@@ -96,12 +98,22 @@ class RoutedBatch:
     rows_staged: int
     rows_quarantined: int
     oldest_landed_at: int | None
-    validation: Validation | None  # GX's outcome (None: GX off, or nothing parsed)
+    gate: Validation | None  # GX's outcome for the fail-policy expectations (None: GX off, nothing parsed)
+    pending: Future[Validation | None] | None  # GX on the other expectations, running meanwhile
 
     @property
     def accepted_df(self) -> DataFrame:
         """The rows the star tables take."""
         return self.rows_df.filter(is_accepted(F.col(REJECTIONS))).select(*self.dataset.staging_columns)
+
+    def validated(self) -> Validation | None:
+        """GX's outcome on the whole suite, once GX has finished (call it before anything is merged; it
+        raises what GX raised). None when GX is off or nothing parsed."""
+        if self.pending is None:
+            return self.gate
+        with timed(log, f"{self.batch_id}: wait for Great Expectations"):
+            rest = self.pending.result()
+        return rest if self.gate is None or rest is None else self.gate.plus(rest)
 
     def result(self, seconds: float) -> BatchResult:
         return BatchResult(
@@ -118,7 +130,10 @@ def routed_batch(
     written if a ``fail``-policy expectation fails.
 
     Each row's verdict (``rejections``) is routed here in one pass, and GX validates the parsed rows
-    with the same suite; ``tests/test_validation.py`` proves the two agree on every expectation.
+    with the same suite; ``tests/test_validation.py`` proves the two agree on every expectation. GX
+    checks the ``fail``-policy expectations first; the others only confirm and record what the routing
+    decided, so they run on a thread of their own while the caller writes the batch, and
+    :meth:`RoutedBatch.validated` waits for them.
     """
     suite = checks.suite(dataset.suite_name)
     rows = (
@@ -127,6 +142,7 @@ def routed_batch(
         .transform(with_lineage, batch_id, started_at)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
+    pending = None
     try:
         with timed(log, f"{batch_id}: read, parse and route"):
             counts = rows.agg(
@@ -135,12 +151,14 @@ def routed_batch(
                 F.sum((~is_accepted(F.col(REJECTIONS))).cast("int")).alias("rows_quarantined"),
                 F.min("landed_at").alias("oldest_landed_at"),
             ).first()
-        validation = None
+        gate = None
         if counts["rows_staged"]:
             parsed = rows.filter(~F.col("is_malformed")).select(*dataset.staging_columns)
-            with timed(log, f"{batch_id}: validate with Great Expectations"):
-                validation = checks.validate(parsed, suite.name, batch_id, dataset.name)
-            stop_on_failures(rows, suite, dataset, validation)
+            with timed(log, f"{batch_id}: fail-policy expectations"):
+                gate = checks.gate(parsed, suite.name, batch_id, dataset.name)
+            stop_on_failures(rows, suite, dataset, gate)
+            if gate is not None:
+                pending = in_background(validate_rest, checks, parsed, suite.name, batch_id, dataset.name)
         yield RoutedBatch(
             dataset,
             batch_id,
@@ -150,10 +168,20 @@ def routed_batch(
             counts["rows_staged"] or 0,
             counts["rows_quarantined"] or 0,
             counts["oldest_landed_at"],
-            validation,
+            gate,
+            pending,
         )
     finally:
+        if pending is not None:
+            wait([pending])  # GX reads the batch: it stays in memory until GX is done
         rows.unpersist()
+
+
+def validate_rest(
+    checks: Checks, df: DataFrame, suite: str, batch_id: str, dataset: str
+) -> Validation | None:
+    with timed(log, f"{batch_id}: validate with Great Expectations"):
+        return checks.rest(df, suite, batch_id, dataset)
 
 
 def ingest_files(
@@ -179,7 +207,7 @@ def ingest_files(
     started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
     with routed_batch(dataset, files_df, batch_id, started_at, checks) as batch:
         quarantine(spark, config, batch)
-        record_quality(spark, config, batch.validation)
+        record_quality(spark, config, batch.validated())  # before staging: a rerun skips staged files
         stage(config, batch)
         if batch.rows_in:
             merge_into_star(spark, config, dataset, batch.accepted_df, exclusive)
@@ -192,7 +220,7 @@ def stop_on_failures(
     routed_df: DataFrame, suite: Suite, dataset: Dataset, validation: Validation | None
 ) -> None:
     """Raise :class:`DataQualityError` if a ``fail``-policy expectation failed (nothing of the batch has
-    been written yet): GX's verdict, or with GX off, any routed row failing one."""
+    been written yet): GX's verdict (``gate``), or with GX off, any routed row failing one."""
     if validation is not None:
         validation.stop_on_failures()
         return

@@ -34,6 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 from checkpoints_config import PipelineConfig, join_path
 from expectations.validation import Checks
 from sparkify import ingest
+from sparkify.background import in_background
 from sparkify.preflight import is_local
 from sparkify.sources import is_relative, relative_path_of
 from streaming import handoff
@@ -149,15 +150,20 @@ class RawFilesSink(QuerySink):
                 ingest.quarantine(spark, self.config, rows)
                 if not handoff.is_staged_under(staged, label):  # else a replay whose append committed
                     ingest.stage(self.config, rows)
+                validation = rows.validated()  # GX has run on the whole batch before anything is merged
                 if self.dataset.has_plays and rows.rows_in:
                     ingest.merge_new_plays(spark, self.config, rows.accepted_df)
-            # After the plays are visible: GX's record is off the freshness path.
+            # After the plays are visible, and beside the metrics row: GX's record is off the freshness
+            # path.
+            recording = None
             if not (may_replay and validated(spark, self.config, self.dataset.name, label)):
-                ingest.record_quality(spark, self.config, rows.validation)
+                recording = in_background(ingest.record_quality, spark, self.config, validation)
         finally:
             batch.unpersist()
         result = rows.result(time.monotonic() - started)
         self.record(spark, result, started_at, rows.oldest_landed_at, may_replay)
+        if recording is not None:
+            recording.result()
         self.replays.finished(batch_id)
         if self.pruner is not None:  # housekeeping, after the batch's plays are visible
             self.pruner(spark, list(landed), batch_id)
