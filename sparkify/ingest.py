@@ -315,7 +315,7 @@ def merge_new_plays(
     This is all the stream does after staging before a file's plays are visible: one MERGE.
     """
     songplays = build_songplays(events_df, build_song_keys(accepted_staged(spark, config, SONGS)))
-    merge.merge_songplays(spark, config.table_path("songplays"), songplays, exclusive)
+    merge.merge_new_songplays(spark, config.table_path("songplays"), songplays, exclusive)
 
 
 def merge_resolved_plays(
