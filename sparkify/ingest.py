@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ from pyspark.sql.types import StructType
 from checkpoints_config import PipelineConfig
 from expectations.routing import REJECTIONS, failed_names, is_accepted, with_rejections
 from expectations.suites import Policy, Suite
-from expectations.validation import Checks, DataQualityError, Validation
+from expectations.validation import Checks, DataQualityError, QualityResult, Validation
 from sparkify import merge, tables
 from sparkify.background import in_background
 from sparkify.progress import timed
@@ -180,6 +180,7 @@ def routed_batch(
 def validate_rest(
     checks: Checks, df: DataFrame, suite: str, batch_id: str, dataset: str
 ) -> Validation | None:
+    """GX on the expectations the gate left (the body of :func:`routed_batch`'s thread)."""
     with timed(log, f"{batch_id}: validate with Great Expectations"):
         return checks.rest(df, suite, batch_id, dataset)
 
@@ -265,13 +266,22 @@ def quarantine(spark: SparkSession, config: PipelineConfig, batch: RoutedBatch) 
 def record_quality(spark: SparkSession, config: PipelineConfig, validation: Validation | None) -> None:
     """Append GX's outcome on the batch to quality_results, one row per expectation (a plain append:
     the stream skips it for a replayed batch whose rows are there, streaming.exactly_once)."""
-    if validation is None or not validation.results:
+    if validation is not None:
+        record_results(spark, config, validation.batch_id, validation.results)
+
+
+def record_results(
+    spark: SparkSession, config: PipelineConfig, label: str, results: Sequence[QualityResult]
+) -> None:
+    """Append ``results`` to quality_results in one commit."""
+    if not results:
         return
     schema = tables.QUALITY_RESULTS.schema
-    rows = [tuple(getattr(r, f) for f in schema.fieldNames()) for r in validation.results]
-    results = spark.createDataFrame(rows, schema)
-    with timed(log, f"{validation.batch_id}: quality_results append"):
-        results.write.format("delta").mode("append").save(config.table_path(tables.QUALITY_RESULTS.name))
+    rows = [tuple(getattr(r, f) for f in schema.fieldNames()) for r in results]
+    with timed(log, f"{label}: quality_results append"):
+        spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(
+            config.table_path(tables.QUALITY_RESULTS.name)
+        )
 
 
 def stage(config: PipelineConfig, batch: RoutedBatch) -> None:

@@ -45,8 +45,8 @@ def check_star_tables(
             finally:
                 held.unpersist()
             if validation is not None:
-                ingest.record_quality(spark, config, validation)
                 validations.append(validation)
+    ingest.record_results(spark, config, label, [r for v in validations for r in v.results])
     for validation in validations:
         validation.stop_on_failures()
     return validations

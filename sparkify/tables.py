@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
 from checkpoints_config import PipelineConfig
+from sparkify.errors import UsageError
 from sparkify.schemas import QUARANTINE_SCHEMA, STAGING_EVENTS_SCHEMA, STAGING_SONGS_SCHEMA
 
 
@@ -90,9 +91,23 @@ def ensure_tables(spark: SparkSession, config: PipelineConfig) -> None:
             .execute()
         )
 
-    missing = [s for s in ALL_TABLES if not DeltaTable.isDeltaTable(spark, config.table_path(s.name))]
+    exists = {s.name: DeltaTable.isDeltaTable(spark, config.table_path(s.name)) for s in ALL_TABLES}
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(create, missing))
+        list(pool.map(create, [s for s in ALL_TABLES if not exists[s.name]]))
+        list(pool.map(lambda s: refuse_outdated(spark, config, s), [s for s in ALL_TABLES if exists[s.name]]))
+
+
+def refuse_outdated(spark: SparkSession, config: PipelineConfig, spec: TableSpec) -> None:
+    """Raise :class:`UsageError` if the table lacks a column its spec has: an older Sparkify wrote it
+    (staging gained ``rejections`` with the stored verdicts), and writing on would fail deep in a batch."""
+    path = config.table_path(spec.name)
+    missing = [c for c in spec.schema.fieldNames() if c not in DeltaTable.forPath(spark, path).toDF().columns]
+    if missing:
+        raise UsageError(
+            f"table {spec.name} at {path} lacks column(s) {', '.join(missing)}: an older Sparkify wrote "
+            "it. Point paths.output_root at a new directory (or move the tables aside) and run "
+            "`sparkify backfill`: it reads the landing files again and never changes them"
+        )
 
 
 COMMIT_FILE = re.compile(r"^\d{20}\.(json|checkpoint.*\.parquet)$")

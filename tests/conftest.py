@@ -54,6 +54,21 @@ def checks():
     return load_checks(load_config("local").quality)
 
 
+# For tests of what GX does not decide (merge order, recovery, the hand-off, archiving): the suites still
+# route every row, GX does not run. What GX does is tested with it on (test_validation, test_quality,
+# test_bad_inputs, the stream's replays, the fail policy), and it costs a small test several seconds a
+# batch and a backfill its star-table checks.
+ROUTING_ONLY = {"SPARKIFY_QUALITY_GREAT_EXPECTATIONS": "false"}
+
+
+@pytest.fixture(scope="session")
+def routing_only():
+    """The suites without GX (see ROUTING_ONLY)."""
+    from expectations.validation import load_checks
+
+    return load_checks(load_config("local", env=ROUTING_ONLY).quality)
+
+
 @pytest.fixture
 def lake(tmp_path: Path) -> PipelineConfig:
     return lake_config(tmp_path)

@@ -18,7 +18,7 @@ from sparkify.keys import songplay_id_of
 from sparkify.sources import read_whole_files
 from sparkify.tables import SONGPLAYS, ensure_tables
 from tests.builders import TS, utc
-from tests.conftest import lake_config, star_tables
+from tests.conftest import ROUTING_ONLY, lake_config, star_tables
 from tests.landing import ALL_FILES, DAY, land, lines, song_record
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -96,7 +96,7 @@ def test_conservation_every_line_is_staged_or_quarantined(spark, reference):
 
 def test_backfill_again_and_a_file_landed_twice_change_no_star_table(spark, reference, tmp_path):
     _, _, _, expected = reference
-    config = lake_config(tmp_path)
+    config = lake_config(tmp_path, **ROUTING_ONLY)
     land(tmp_path / "landing")
     run_backfill(spark, config, out=io.StringIO())
     again = run_backfill(spark, config, out=io.StringIO())
@@ -115,7 +115,7 @@ def test_a_file_under_a_directory_named_with_a_space_and_a_plus_is_taken_once(sp
     """Staged under its path relative to the root, encoded as Spark names files (a space is %20, a '+'
     stays); the listing names it alike, so the next backfill takes nothing (it used to read it again)."""
     lake = tmp_path / "my lake"  # the landing root's own path has a space too
-    config = lake_config(lake)
+    config = lake_config(lake, **ROUTING_ONLY)
     land(lake / "landing", only=[f for f in ALL_FILES if f.startswith("log_data/")])
     odd = lake / "landing/song_data/new songs+more/TR X+1.json"
     odd.parent.mkdir(parents=True)
@@ -146,8 +146,8 @@ def ingest_batch(spark, config, checks, files: list[str], batch_id: str) -> None
             )
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_order_independence_random_batches_and_orders(spark, checks, reference, tmp_path, seed):
+@pytest.mark.parametrize("seed", [1, 2])
+def test_order_independence_random_batches_and_orders(spark, routing_only, reference, tmp_path, seed):
     _, _, _, expected = reference
     rng = random.Random(seed)
     files = ALL_FILES.copy()
@@ -158,29 +158,29 @@ def test_order_independence_random_batches_and_orders(spark, checks, reference, 
     land(tmp_path / "landing")
     ensure_tables(spark, config)
     for i, batch in enumerate(batches):
-        ingest_batch(spark, config, checks, batch, f"test-{seed}-{i}")
+        ingest_batch(spark, config, routing_only, batch, f"test-{seed}-{i}")
     assert_same_star_tables(spark, config, expected)
 
 
-def test_late_arriving_songs_resolve_earlier_plays(spark, checks, reference, tmp_path):
+def test_late_arriving_songs_resolve_earlier_plays(spark, routing_only, reference, tmp_path):
     _, _, _, expected = reference
     config = lake_config(tmp_path)
     land(tmp_path / "landing")
     ensure_tables(spark, config)
     events = [f for f in ALL_FILES if f.startswith("log_data/")]
     songs = [f for f in ALL_FILES if f.startswith("song_data/")]
-    ingest_batch(spark, config, checks, events, "events-first")
+    ingest_batch(spark, config, routing_only, events, "events-first")
     plays = spark.read.format("delta").load(config.table_path("songplays"))
     assert plays.filter(F.col("song_id").isNotNull()).count() == 0
-    ingest_batch(spark, config, checks, songs[2:], "most-songs")
-    ingest_batch(spark, config, checks, songs[:2], "uprising-last")  # SOA arrives after SOB already matched
+    ingest_batch(spark, config, routing_only, songs[2:], "most-songs")
+    ingest_batch(spark, config, routing_only, songs[:2], "uprising-last")  # SOA after SOB already matched
     assert_same_star_tables(spark, config, expected)
 
 
 @pytest.mark.parametrize("step", ["stage", "merge_into_star", "record_batch"])
 def test_backfill_killed_at_a_step_then_rerun_ends_complete(spark, reference, tmp_path, monkeypatch, step):
     _, _, _, expected = reference
-    config = lake_config(tmp_path)
+    config = lake_config(tmp_path, **ROUTING_ONLY)
     land(tmp_path / "landing")
     original = getattr(ingest, step)
     calls = {"n": 0}

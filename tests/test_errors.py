@@ -16,7 +16,7 @@ from checkpoints_config import ConfigError
 from sparkify import cli
 from sparkify.errors import UsageError
 from sparkify.lease import WriterLease, lease_store
-from tests.conftest import lake_config
+from tests.conftest import ROUTING_ONLY, lake_config
 from tests.landing import land
 from tests.test_backfill import assert_same_star_tables
 
@@ -131,7 +131,9 @@ def in_session(spark, monkeypatch):
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_query_and_audit_mistakes_exit_2_in_one_line(lake_env, in_session, capsys):
+def test_query_and_audit_mistakes_exit_2_in_one_line(lake_env, in_session, capsys, monkeypatch):
+    for name, value in ROUTING_ONLY.items():  # what GX finds is not the subject here
+        monkeypatch.setenv(name, value)
     land(lake_env / "landing")
     assert run(capsys, "backfill")[0] == 0
     cases = {
@@ -155,7 +157,9 @@ def test_query_and_audit_mistakes_exit_2_in_one_line(lake_env, in_session, capsy
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_restore_records_who_and_why_and_status_creates_nothing(lake_env, in_session, capsys):
+def test_restore_records_who_and_why_and_status_creates_nothing(lake_env, in_session, capsys, monkeypatch):
+    for name, value in ROUTING_ONLY.items():
+        monkeypatch.setenv(name, value)
     code, _ = run(capsys, "status")
     assert code == 0 and not (lake_env / "tables").exists()  # read-only: no table, no lease directory
     assert capsys.out_of_last.splitlines()[1].startswith("no tables under")
@@ -216,3 +220,22 @@ def test_a_fail_policy_expectation_stops_before_merging_and_the_fixed_run_comple
     monkeypatch.delenv("SPARKIFY_QUALITY_POLICIES")
     assert run(capsys, "backfill")[0] == 0
     assert_same_star_tables(in_session, lake_config(lake_env), expected)
+
+
+@pytest.mark.spark
+def test_a_lake_an_older_version_wrote_exits_2_naming_the_missing_column(lake_env, in_session, capsys):
+    """Staging gained ``rejections`` (each row's stored verdict): a staging table without it is refused
+    before any batch, instead of a schema mismatch deep inside the first append."""
+    from sparkify.tables import STAGING_EVENTS
+
+    land(lake_env / "landing")
+    old = [f for f in STAGING_EVENTS.schema.fields if f.name != "rejections"]
+    path = lake_config(lake_env).table_path(STAGING_EVENTS.name)
+    in_session.createDataFrame([], STAGING_EVENTS.schema.__class__(old)).write.format("delta").save(path)
+    code, err = run(capsys, "backfill")
+    assert code == 2
+    assert one_line(err) == (
+        f"sparkify: table staging_events at {path} lacks column(s) rejections: an older Sparkify wrote "
+        "it. Point paths.output_root at a new directory (or move the tables aside) and run "
+        "`sparkify backfill`: it reads the landing files again and never changes them"
+    )

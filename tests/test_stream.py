@@ -4,6 +4,7 @@ all end in the star tables of a one-shot backfill over the same files."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import time
@@ -13,13 +14,15 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from batch_backfill.job import run_backfill
+from expectations.suites import SUITE_DIR
+from expectations.validation import ExpectationError, load_checks
 from sparkify import ingest
 from sparkify.sources import read_whole_files
 from sparkify.tables import ensure_tables
 from streaming import handoff
 from streaming.job import run_stream
 from streaming.sink import DimensionSink, EmptiedDirPruner, HadoopDirs, LocalDirs, RawFilesSink
-from tests.conftest import lake_config
+from tests.conftest import ROUTING_ONLY, lake_config
 from tests.landing import ALL_FILES, land
 from tests.test_backfill import assert_same_star_tables
 
@@ -49,7 +52,7 @@ def wait_until_gone(paths, timeout_s=60.0):
 
 def test_available_now_equals_the_backfill_and_restart_takes_only_new_files(spark, reference, tmp_path):
     _, _, _, expected = reference
-    config = lake_config(tmp_path, SPARKIFY_STREAM_CLEAN_SOURCE="archive")
+    config = lake_config(tmp_path, SPARKIFY_STREAM_CLEAN_SOURCE="archive", **ROUTING_ONLY)
     land(tmp_path / "landing")
     run_stream(spark, config, available_now=True, out=io.StringIO())
     assert_same_star_tables(spark, config, expected)
@@ -75,7 +78,7 @@ def test_available_now_equals_the_backfill_and_restart_takes_only_new_files(spar
 def test_by_default_the_stream_leaves_every_landing_file_where_it_is(spark, tmp_path):
     """Invariant 7: with the profiles' clean_source = "off", two runs (the second plans a batch after the
     first's, when archiving would move its files) leave the landing prefixes as they were."""
-    config = lake_config(tmp_path)
+    config = lake_config(tmp_path, **ROUTING_ONLY)
     assert config.stream.clean_source == "off"
     landing = tmp_path / "landing"
     land(landing, only=[f for f in ALL_FILES if "2018/12" not in f])
@@ -103,7 +106,7 @@ def test_a_rebuild_after_the_stream_archived_files_reads_them_as_the_same_files(
     backfill into an empty lake reads the archive and the landing prefixes together and ends in the same
     star tables, the same staged lines and the same quarantine, each file under the same name."""
     _, _, _, expected = reference
-    config = lake_config(tmp_path, SPARKIFY_STREAM_CLEAN_SOURCE="archive")
+    config = lake_config(tmp_path, SPARKIFY_STREAM_CLEAN_SOURCE="archive", **ROUTING_ONLY)
     landing = tmp_path / "landing"
     later = ["log_data/2018/12/2018-12-01-events.json", "song_data/C/C/D/TRCCD0000000000006.json"]
     first = land(landing, only=[f for f in ALL_FILES if f not in later])
@@ -158,7 +161,7 @@ def test_a_replayed_micro_batch_changes_nothing(spark, checks, reference, tmp_pa
 
 def test_backfill_then_stream_hand_off_takes_each_file_once(spark, reference, tmp_path):
     _, _, _, expected = reference
-    config = lake_config(tmp_path)
+    config = lake_config(tmp_path, **ROUTING_ONLY)
     land(tmp_path / "landing", only=[f for f in ALL_FILES if "2018/12" not in f])
     run_backfill(spark, config, out=io.StringIO())
     land(tmp_path / "landing", only=[f for f in ALL_FILES if "2018/12" in f])  # landed after the backfill
@@ -178,11 +181,11 @@ def test_backfill_then_stream_hand_off_takes_each_file_once(spark, reference, tm
 
 
 def test_after_its_first_batch_a_query_looks_up_only_files_not_newer_than_staging(
-    spark, checks, tmp_path, monkeypatch
+    spark, routing_only, tmp_path, monkeypatch
 ):
     """The hand-off lookup runs on a query's first batch, then only for files that landed no later
     than the newest file staged at its start; an old file the backfill took is still dropped."""
-    config = lake_config(tmp_path)
+    config = lake_config(tmp_path, **ROUTING_ONLY)
     landing = tmp_path / "landing"
     days = sorted(f for f in ALL_FILES if f.startswith("log_data/"))
     old, also_old = land(landing, only=days[:2])
@@ -202,7 +205,7 @@ def test_after_its_first_batch_a_query_looks_up_only_files_not_newer_than_stagin
         return real_lookup(spark, config, dataset, files, label)
 
     monkeypatch.setattr(handoff, "staged_labels", spy)
-    sink = RawFilesSink(config, ingest.EVENTS, "unused", checks)
+    sink = RawFilesSink(config, ingest.EVENTS, "unused", routing_only)
     sink.app_id = "test-app"
     every_file = read_whole_files(spark, config.paths.log_data)
     for batch_id, path in enumerate((new, old, again)):
@@ -278,7 +281,7 @@ def test_the_pruner_sweeps_on_a_restart_then_follows_the_previous_batch(spark, t
 
 def test_a_song_landing_after_its_plays_were_streamed_resolves_them(spark, reference, tmp_path):
     _, _, _, expected = reference
-    config = lake_config(tmp_path)
+    config = lake_config(tmp_path, **ROUTING_ONLY)
     events = [f for f in ALL_FILES if f.startswith("log_data/")]
     songs = [f for f in ALL_FILES if f.startswith("song_data/")]
     assert songs[0].endswith("TRAAA0000000000001.json")  # SOA, the better match for the Uprising plays
@@ -363,6 +366,50 @@ def test_a_restarted_query_replaying_a_later_batch_writes_nothing_twice(
         "00000001",
         "00000002",
     ]
+
+
+def test_great_expectations_finishes_before_anything_is_merged(spark, checks, reference, tmp_path):
+    """GX's warn and quarantine expectations run beside the staging append: one GX cannot evaluate
+    (a column no event has) stops the batch before the songplays MERGE. With the suite fixed, the
+    replayed batch merges; every table then holds the batch once."""
+    _, _, _, expected = reference
+    config = lake_config(tmp_path)
+    land(tmp_path / "landing")
+    ensure_tables(spark, config)
+    broken = tmp_path / "suites"
+    broken.mkdir()
+    for path in SUITE_DIR.glob("*.json"):
+        suite = json.loads(path.read_text())
+        if suite["name"] == "raw_events":
+            suite["expectations"].append(
+                {
+                    "type": "expect_column_values_to_not_be_null",
+                    "kwargs": {"column": "no_such_field"},
+                    "meta": {"name": "unevaluable", "policy": "warn"},
+                }
+            )
+        (broken / path.name).write_text(json.dumps(suite))
+    songs = RawFilesSink(config, ingest.SONGS, "unused", checks)
+    songs.app_id = "test-app-songs"
+    songs(read_whole_files(spark, config.paths.song_data), 0)
+    events = read_whole_files(spark, config.paths.log_data)
+    sink = RawFilesSink(config, ingest.EVENTS, "unused", load_checks(config.quality, broken))
+    sink.app_id = "test-app-events"
+    with pytest.raises(ExpectationError, match="'unevaluable' of suite raw_events could not be evaluated"):
+        sink(events, 0)
+    load = lambda name: spark.read.format("delta").load(config.table_path(name))  # noqa: E731
+    assert load("songplays").isEmpty()
+    assert not load("staging_events").isEmpty()  # written while GX ran
+
+    fixed = RawFilesSink(config, ingest.EVENTS, "unused", checks)
+    fixed.app_id = "test-app-events"  # the same query, restarted: Spark hands it batch 0 again
+    fixed(events, 0)
+    for dataset in (ingest.SONGS, ingest.EVENTS):
+        dims = DimensionSink(config, dataset, checkpoint="unused")
+        dims.app_id = f"test-dim-{dataset.name}"
+        dims(load(dataset.staging.name), 0)
+    assert_same_star_tables(spark, config, expected)
+    assert_written_once(spark, config)
 
 
 def test_a_restarted_dimension_query_replaying_a_later_batch_records_it_once(
