@@ -158,7 +158,9 @@ def routed_batch(
                 gate = checks.gate(parsed, suite.name, batch_id, dataset.name)
             stop_on_failures(rows, suite, dataset, gate)
             if gate is not None:
-                pending = in_background(validate_rest, checks, parsed, suite.name, batch_id, dataset.name)
+                pending = in_background(
+                    rows.sparkSession, validate_rest, checks, parsed, suite.name, batch_id, dataset.name
+                )
         yield RoutedBatch(
             dataset,
             batch_id,

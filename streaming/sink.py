@@ -157,7 +157,7 @@ class RawFilesSink(QuerySink):
             # path.
             recording = None
             if not (may_replay and validated(spark, self.config, self.dataset.name, label)):
-                recording = in_background(ingest.record_quality, spark, self.config, validation)
+                recording = in_background(spark, ingest.record_quality, spark, self.config, validation)
         finally:
             batch.unpersist()
         result = rows.result(time.monotonic() - started)
