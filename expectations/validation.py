@@ -18,7 +18,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +75,13 @@ class Validation:
     results: tuple[QualityResult, ...]
 
     def plus(self, other: Validation) -> Validation:
-        """Both outcomes on the same batch, as one."""
-        return Validation(self.suite, self.dataset, self.batch_id, self.results + other.results)
+        """Both outcomes on the same batch, as one validation: one time for all its results (a
+        validation is its rows' batch and time in Data Docs, ``expectations.data_docs``)."""
+        if not self.results:
+            return other
+        stamp = self.results[0].validated_at
+        rest = tuple(replace(r, validated_at=stamp) for r in other.results)
+        return Validation(self.suite, self.dataset, self.batch_id, self.results + rest)
 
     def failed(self, policy: Policy) -> list[QualityResult]:
         """The results of the expectations with ``policy`` that did not succeed."""

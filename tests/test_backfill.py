@@ -146,7 +146,7 @@ def ingest_batch(spark, config, checks, files: list[str], batch_id: str) -> None
             )
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [2])  # each seed costs about a minute of CI (its 45-minute budget)
 def test_order_independence_random_batches_and_orders(spark, routing_only, reference, tmp_path, seed):
     _, _, _, expected = reference
     rng = random.Random(seed)
