@@ -68,20 +68,20 @@ def upsert(
     better: str | None,
     scope: str | None = None,
     exclusive: bool = False,
-) -> int:
+) -> int | None:
     """Insert new keys; update a matched row only where ``better`` (a condition on s and t) holds.
-    Returns how many rows were inserted.
+    Returns how many rows the MERGE inserted; None after a plain append (every row, uncounted).
 
     ``scope`` is an extra target-only predicate (partition pruning). With ``exclusive`` (no other writer
     runs: the backfill), an empty target takes a plain append: with a deduped source that is exactly what
     the MERGE would write, much faster. Concurrent writers always MERGE: two blind appends would race.
     """
 
-    def attempt() -> int:
+    def attempt() -> int | None:
         target = DeltaTable.forPath(spark, path)
         if exclusive and is_empty(target):
             source_df.write.format("delta").mode("append").save(path)
-            return source_df.count()
+            return None
         condition = key_condition(keys) + (f" AND {scope}" if scope else "")
         merge = target.alias("t").merge(source_df.alias("s"), condition)
         if better is not None:
@@ -113,7 +113,7 @@ def merge_new_songplays(
         if scope == NOTHING:
             return
         inserted = upsert(spark, path, source, ["songplay_id"], None, scope=scope, exclusive=exclusive)
-        if inserted < source.count():
+        if inserted is not None and inserted < source.count():
             better = compare(SONGPLAY_RANK_SQL, "<")
             upsert(spark, path, source, ["songplay_id"], better, scope=scope, exclusive=exclusive)
     finally:
