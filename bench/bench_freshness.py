@@ -70,6 +70,7 @@ from sparkify.synthetic import GenerateSummary, drip, generate_dataset
 REPORT = REPORTS / "freshness.md"
 VALIDATION_REPORT = REPORTS / "freshness_validation.md"
 GX_OFF = {"SPARKIFY_QUALITY_GREAT_EXPECTATIONS": "false"}  # the pipeline's switch: GX off
+GX_ON = "GX on"  # the comparison's mode as the pipeline runs by default, judged against the target
 TARGET_P95_S = 10.0
 POLL_S = 0.1
 DRIP_LINE = re.compile(r"drip tick (\d+): (\S+) \(")
@@ -200,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compare-validation", action="store_true",
         help="measure with GX on and off alternately (on, off, on, off, ...), --rounds times each",
+    )  # fmt: skip
+    parser.add_argument(
+        "--also-with", action="append", default=[], metavar="SPARKIFY_KEY=VALUE",
+        help="with --compare-validation: one more mode, GX on with this setting (repeatable)",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3, help="with --compare-validation: runs per mode")
     parser.add_argument("--validation-report", type=Path, default=VALIDATION_REPORT)
@@ -758,10 +763,10 @@ def render_report(args: argparse.Namespace, o: Outcome, plotted: bool = False) -
 
 @dataclass
 class Run:
-    """One run of the comparison: its round, GX on or off, what it measured (or why it failed)."""
+    """One run of the comparison: its round, its mode, what it measured (or why it failed)."""
 
     round: int
-    mode: str  # "on" | "off"
+    mode: str  # "GX on", "GX off", or "GX on, KEY=VALUE" (--also-with)
     work: Path
     outcome: Outcome | None
     error: str | None
@@ -769,35 +774,49 @@ class Run:
 
     @property
     def name(self) -> str:
-        return f"round {self.round}, GX {self.mode}"
+        return f"round {self.round}, {self.mode}"
+
+
+def comparison_modes(also_with: list[str]) -> dict[str, dict[str, str]]:
+    """Each mode's label and the environment it adds to both jobs: GX on, GX off, then GX on with each
+    ``--also-with`` setting."""
+    modes = {GX_ON: {}, "GX off": GX_OFF}
+    for setting in also_with:
+        key, sep, value = setting.partition("=")
+        if not (sep and key.startswith("SPARKIFY_")):
+            raise SystemExit(f"--also-with {setting!r}: expected SPARKIFY_SECTION_KEY=VALUE")
+        modes[f"{GX_ON}, {key}={value}"] = {key: value}
+    return modes
 
 
 def compare_validation(args: argparse.Namespace) -> int:
-    """Run the measurement with GX on, then off, ``--rounds`` times (on, off, on, off, ...), each in a
-    fresh work directory, and write ``--validation-report`` (freshness.md is left as it is)."""
+    """Run the measurement in each mode (GX on, GX off, then each ``--also-with``), ``--rounds`` times
+    alternately, each in a fresh work directory, and write ``--validation-report`` (freshness.md is left
+    as it is)."""
     root = args.work.resolve() / "compare-validation"
     shutil.rmtree(root, ignore_errors=True)
     runs: list[Run] = []
     args.code_state = code_state()  # at the start: other work may change the checkout meanwhile
+    args.modes = comparison_modes(args.also_with)
     for round_no in range(1, args.rounds + 1):
-        for mode in ("on", "off"):
-            work = root / f"round{round_no}-gx-{mode}"
-            say(f"--- round {round_no}/{args.rounds}, GX {mode}: {work}")
+        for number, (mode, env) in enumerate(args.modes.items(), 1):
+            work = root / f"round{round_no}-mode{number}"
+            say(f"--- round {round_no}/{args.rounds}, {mode}: {work}")
             began = time.perf_counter()
             try:
-                outcome, error = run_once(args, work, {} if mode == "on" else GX_OFF), None
+                outcome, error = run_once(args, work, env), None
             except Exception as e:  # a run that fails is reported, and the next one runs
                 outcome, error = None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                say(f"round {round_no}, GX {mode} failed: {error}")
+                say(f"round {round_no}, {mode} failed: {error}")
             runs.append(Run(round_no, mode, work, outcome, error, time.perf_counter() - began))
             if outcome is not None:
                 say(
-                    f"round {round_no}, GX {mode}: p50 {percentile(outcome.freshness, 50):.2f}s, "
+                    f"round {round_no}, {mode}: p50 {percentile(outcome.freshness, 50):.2f}s, "
                     f"p95 {outcome.p95:.2f}s over {len(outcome.results)} files"
                 )
     plotted = plot_comparison(runs, args.validation_report.with_suffix(".png"))
     write_report(args.validation_report, render_comparison(args, runs, plotted))
-    on = [r.outcome.p95 for r in runs if r.mode == "on" and r.outcome is not None]
+    on = [r.outcome.p95 for r in runs if r.mode == GX_ON and r.outcome is not None]
     ok = bool(on) and all(r.outcome is not None and r.outcome.returncode == 0 for r in runs)
     return 0 if ok and median(on) <= TARGET_P95_S else 1
 
@@ -844,7 +863,13 @@ def render_comparison(args: argparse.Namespace, runs: list[Run], plotted: bool) 
         f"file (and 5 song files) every {args.interval:g} s for {args.seconds:g} s. GX off is the "
         "pipeline's switch `SPARKIFY_QUALITY_GREAT_EXPECTATIONS=false`, given to both jobs: the suites "
         "still route rows to the "
-        "quarantine, GX does not run and quality_results gets nothing.",
+        "quarantine, GX does not run and quality_results gets nothing."
+        + "".join(
+            f" Mode {mode!r}: GX on, and `{k}={v}` given to both jobs."
+            for mode, env in args.modes.items()
+            for k, v in env.items()
+            if mode.startswith(f"{GX_ON},")
+        ),
         "",
         f"SPEC target: **p95 freshness ≤ {TARGET_P95_S:g} s (aim 5 s) with validation on**.",
         "",
@@ -863,14 +888,14 @@ def render_comparison(args: argparse.Namespace, runs: list[Run], plotted: bool) 
     for r in runs:
         o = r.outcome
         if o is None:
-            rows.append((r.round, f"GX {r.mode}", "–", "–", "–", "–", "–", "–", "–", "–", "–", "–", r.error))
+            rows.append((r.round, r.mode, "–", "–", "–", "–", "–", "–", "–", "–", "–", "–", r.error))
             continue
         f = o.freshness
         durations = events_durations(o)
         rows.append(
             (
                 r.round,
-                f"GX {r.mode}",
+                r.mode,
                 len(f),
                 f"{percentile(f, 50):.2f}",
                 f"**{o.p95:.2f}**",
@@ -893,14 +918,14 @@ def render_comparison(args: argparse.Namespace, runs: list[Run], plotted: bool) 
     lines += ["", "## Per mode", ""]
     mode_rows = []
     by_mode: dict[str, list[Outcome]] = {}
-    for mode in ("on", "off"):
+    for mode in args.modes:
         outs = [r.outcome for r in runs if r.mode == mode and r.outcome is not None]
         by_mode[mode] = outs
         p95s = [o.p95 for o in outs]
         p50s = [percentile(o.freshness, 50) for o in outs]
         mode_rows.append(
             (
-                f"GX {mode}",
+                mode,
                 len(outs),
                 f"{min(p50s, default=float('nan')):.2f} / {median(p50s):.2f}",
                 f"{min(p95s, default=float('nan')):.2f} / **{median(p95s):.2f}**",
@@ -913,8 +938,8 @@ def render_comparison(args: argparse.Namespace, runs: list[Run], plotted: bool) 
          "events batch s (median, all runs)"],
         mode_rows,
     )  # fmt: skip
-    on95 = [o.p95 for o in by_mode["on"]]
-    off95 = [o.p95 for o in by_mode["off"]]
+    on95 = [o.p95 for o in by_mode[GX_ON]]
+    off95 = [o.p95 for o in by_mode["GX off"]]
     if on95:
         verdict = "PASS" if median(on95) <= TARGET_P95_S else "FAIL"
         passing = sum(p <= TARGET_P95_S for p in on95)
@@ -930,19 +955,21 @@ def render_comparison(args: argparse.Namespace, runs: list[Run], plotted: bool) 
                 else ""
             ),
         ]
-    pairs = [
-        (a.outcome.p95, b.outcome.p95, a.round)  # type: ignore[union-attr]
-        for a in runs
-        for b in runs
-        if a.round == b.round and a.mode == "on" and b.mode == "off" and a.outcome and b.outcome
-    ]
-    if pairs:
-        lines += [
-            "",
-            "Round by round, p95 with GX on / off: "
-            + "; ".join(f"round {n}: {a:.2f} / {b:.2f} s ({a / b:.2f}×)" for a, b, n in pairs)
-            + ".",
+    for other in list(args.modes)[1:]:
+        pairs = [
+            (a.outcome.p95, b.outcome.p95, a.round)  # type: ignore[union-attr]
+            for a in runs
+            for b in runs
+            if a.round == b.round and a.mode == GX_ON and b.mode == other and a.outcome and b.outcome
         ]
+        others = [o.p95 for o in by_mode[other]]
+        if pairs:
+            lines += [
+                "",
+                f"Round by round, p95 {GX_ON} / {other}: "
+                + "; ".join(f"round {n}: {a:.2f} / {b:.2f} s ({a / b:.2f}×)" for a, b, n in pairs)
+                + f". Ratio of medians: {median(on95) / median(others):.2f}×.",
+            ]
     lines += [
         "",
         (
@@ -986,8 +1013,8 @@ def render_comparison(args: argparse.Namespace, runs: list[Run], plotted: bool) 
 
 
 def plot_comparison(runs: list[Run], path: Path) -> bool:
-    """Freshness per dripped file against its landing time in the drip, one line per run: GX on in
-    blues, GX off in oranges."""
+    """Freshness per dripped file against its landing time in the drip, one line per run, one colour
+    per mode (GX on blue, GX off orange, the --also-with modes green, purple)."""
     try:
         import matplotlib
 
@@ -999,7 +1026,9 @@ def plot_comparison(runs: list[Run], path: Path) -> bool:
     if not done:
         return False
     fig, ax = plt.subplots(figsize=(10, 4.8))
-    shades = {"on": plt.get_cmap("Blues"), "off": plt.get_cmap("Oranges")}
+    modes = list(dict.fromkeys(r.mode for r in runs))
+    maps = ("Blues", "Oranges", "Greens", "Purples")
+    shades = {m: plt.get_cmap(c) for m, c in zip(modes, maps, strict=False)}
     for r in done:
         o = r.outcome
         assert o is not None
@@ -1014,7 +1043,9 @@ def plot_comparison(runs: list[Run], path: Path) -> bool:
     ax.set_xlabel("landed at (s into the drip)")
     ax.set_ylabel("freshness s")
     ax.set_ylim(bottom=0)
-    ax.set_title("Freshness per dripped event file, validation on (blue) and off (orange)")
+    ax.set_title("Freshness per dripped event file: " + ", ".join(
+        f"{m} ({c})" for m, c in zip(modes, ("blue", "orange", "green", "purple"), strict=False)
+    ))  # fmt: skip
     ax.legend(fontsize=7, loc="upper left", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

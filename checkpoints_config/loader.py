@@ -80,6 +80,10 @@ class StreamSettings:
     # "off" (every profile): nothing under the landing prefixes is moved; "archive": move a file out of
     # the landing prefix once its batch is committed (streaming.sources.raw_file_stream)
     clean_source: str
+    # Spark's adaptive query execution in the stream's micro-batches: it re-plans each query stage by
+    # stage, which on batches of a few files costs more than its coalescing saves with few shuffle
+    # partitions (the local profiles: off); a cluster's many shuffle partitions want it (emr: on).
+    adaptive_execution: bool
 
     def __post_init__(self) -> None:
         if self.clean_source not in CLEAN_SOURCE:

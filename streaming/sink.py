@@ -70,8 +70,11 @@ class QuerySink:
         return f"stream-{self.dataset.name}{self.kind}"
 
     def begin_batch(self, spark: SparkSession, batch_id: int) -> str:
-        """Put the jobs of this batch (this thread's) in the query's pool; return the batch's label."""
+        """Put the jobs of this batch (this thread's) in the query's pool, with the stream's AQE setting
+        (``spark`` is the query's own session, which Spark clones at its start); return the batch's
+        label."""
         spark.sparkContext.setLocalProperty("spark.scheduler.pool", self.pool)
+        spark.conf.set("spark.sql.adaptive.enabled", str(self.config.stream.adaptive_execution).lower())
         if self.app_id is None:
             self.app_id = query_id(spark, self.checkpoint)
         return f"{STREAM_BATCH_PREFIX}{self.dataset.name}{self.kind}-{self.app_id[:8]}-{batch_id:08d}"

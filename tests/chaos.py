@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -130,6 +131,7 @@ def run_chaos(
     seed: int,
     out: TextIO = sys.stdout,
     world: dict[str, int] = WORLD,
+    settings: Mapping[str, str] | None = None,
 ) -> ChaosResult:
     """Kill the stream ``kills`` times at random moments over a dripping landing zone under ``root``,
     drain it, and compare the lake with a one-shot backfill of the same files.
@@ -141,6 +143,7 @@ def run_chaos(
         seed: fixes the dataset, the drip and each kill's delay.
         out: where the trials and totals are printed.
         world: the generated dataset's scale (songs, users, days).
+        settings: more ``SPARKIFY_*`` settings for every job of the run, both lakes' (e.g. GX off).
 
     Example:
         >>> run_chaos(spark, Path("/tmp/chaos"), kills=3, seed=7).ok  # doctest: +SKIP
@@ -155,8 +158,9 @@ def run_chaos(
         raise ValueError(f"root must be an empty or missing directory, {root} holds files")
     root.mkdir(parents=True, exist_ok=True)
     say = lambda msg: print(f"[chaos] {msg}", file=out, flush=True)  # noqa: E731
-    chaos = lake_config(root)
-    reference = lake_config(root, SPARKIFY_PATHS_OUTPUT_ROOT=str(root / "reference"))
+    settings = dict(settings or {})
+    chaos = lake_config(root, **settings)
+    reference = lake_config(root, **settings, SPARKIFY_PATHS_OUTPUT_ROOT=str(root / "reference"))
     began = time.monotonic()
 
     landing = root / "landing"
@@ -166,7 +170,7 @@ def run_chaos(
     with Drip(landing, seed, {**world, "songs": summary.song_files, "days": summary.event_files}) as dripping:
         trials = []
         for number, trial_seed in enumerate(trial_seeds(seed, kills), start=1):
-            trial = kill_once(spark, chaos, root, number, trial_seed)
+            trial = kill_once(spark, chaos, root, number, trial_seed, settings)
             trials.append(trial)
             say(
                 f"trial {number}/{kills} (seed {trial_seed}): killed {trial.killed_after_s:.1f}s after "
@@ -177,7 +181,7 @@ def run_chaos(
     say(f"drip stopped: {landed.event_files} event files, {landed.song_files} song files landed meanwhile")
 
     timer = time.monotonic()
-    drain(root)
+    drain(root, settings)
     say(f"drained with --available-now in {time.monotonic() - timer:.0f}s")
     timer = time.monotonic()
     with (root / "reference.log").open("w") as progress:
@@ -241,7 +245,14 @@ class Drip:
         return self._summary
 
 
-def kill_once(spark: SparkSession, config: PipelineConfig, root: Path, number: int, seed: int) -> Trial:
+def kill_once(
+    spark: SparkSession,
+    config: PipelineConfig,
+    root: Path,
+    number: int,
+    seed: int,
+    settings: Mapping[str, str],
+) -> Trial:
     """Start the stream, wait for its first finished micro-batch, sleep a delay drawn from ``seed``,
     then ``kill -9`` its process group."""
     delay = random.Random(seed).uniform(0.0, MAX_DELAY_S)
@@ -251,7 +262,7 @@ def kill_once(spark: SparkSession, config: PipelineConfig, root: Path, number: i
             f"\n===== chaos trial {number} (seed {seed}, kill {delay:.2f}s after the first batch)", file=log
         )
     started = time.monotonic()
-    process = start_stream(root, STREAM_ENV)
+    process = start_stream(root, {**STREAM_ENV, **settings})
     try:
         wait_for_batches(spark, config, process, at_least=before.total() + 1, root=root)
         first_batch = time.monotonic() - started
@@ -271,11 +282,11 @@ def kill_once(spark: SparkSession, config: PipelineConfig, root: Path, number: i
     )
 
 
-def drain(root: Path) -> None:
+def drain(root: Path, settings: Mapping[str, str]) -> None:
     """``sparkify stream --available-now`` as a process: what is left, then exit 0."""
     with (root / "stream.log").open("a") as log:
         print("\n===== chaos drain (--available-now)", file=log)
-    process = start_stream(root, DRAIN_ENV, args=["--available-now"])
+    process = start_stream(root, {**DRAIN_ENV, **settings}, args=["--available-now"])
     try:
         code = process.wait(timeout=DRAIN_TIMEOUT_S)
     except subprocess.TimeoutExpired:

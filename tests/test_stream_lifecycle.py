@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from streaming.job import run_stream
-from tests.conftest import lake_config
+from tests.conftest import ROUTING_ONLY, lake_config
 from tests.landing import land
 from tests.stream_process import start_stream, wait_for_batches
 from tests.test_backfill import assert_same_star_tables
@@ -28,9 +28,9 @@ def assert_each_line_staged_once(spark, config) -> None:
 
 def test_sigterm_stops_after_the_current_batch_and_restart_resumes(spark, reference, tmp_path):
     _, _, _, expected = reference
-    config = lake_config(tmp_path)
+    config = lake_config(tmp_path, **ROUTING_ONLY)  # GX does not decide how the stream stops
     land(tmp_path / "landing")
-    process = start_stream(tmp_path)
+    process = start_stream(tmp_path, ROUTING_ONLY)
     wait_for_batches(spark, config, process, at_least=1, root=tmp_path)
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=300)
