@@ -12,6 +12,7 @@ from batch_backfill.job import run_backfill
 from checkpoints_config import load_config
 from sparkify.session import use_s3
 from sparkify.tables import STAR_TABLES
+from tests.conftest import ROUTING_ONLY
 from tests.landing import EVENT_FILES, SONG_FILES
 
 pytestmark = [pytest.mark.spark, pytest.mark.s3, pytest.mark.slow]
@@ -29,7 +30,8 @@ def test_backfill_from_and_to_s3_with_a_classic_dl_cfg(spark, s3_server, s3_buck
         f"[DATA]\nSONG_DATA = s3a://{bucket}/landing/song_data\nLOG_DATA = s3a://{bucket}/landing/log_data\n"
         f"OUTPUT_DATA = s3a://{bucket}/lake\n"
     )
-    config = load_config(str(dl_cfg), env={"SPARKIFY_S3_ENDPOINT": s3_server.endpoint_url})
+    # Routing-only: GX does not decide what S3 changes (tests/conftest.py).
+    config = load_config(str(dl_cfg), env={"SPARKIFY_S3_ENDPOINT": s3_server.endpoint_url, **ROUTING_ONLY})
     use_s3(spark, config)
 
     summary = run_backfill(spark, config, out=io.StringIO())

@@ -155,6 +155,20 @@ def test_backfill_then_stream_hand_off_takes_each_file_once(spark, reference, tm
     assert [r.source_file.rsplit("/", 1)[1] for r in stream_batches] == ["2018-12-01-events.json"]
 
 
+@pytest.mark.parametrize("adaptive", ["true", "false"])
+def test_a_batch_runs_with_the_streams_aqe_setting_in_its_own_session_only(spark, tmp_path, adaptive):
+    """stream.adaptive_execution applies to the query's session (Spark clones one per query), never to
+    the session the stream was started from."""
+    config = lake_config(tmp_path, SPARKIFY_STREAM_ADAPTIVE_EXECUTION=adaptive)
+    query_session = spark.newSession()  # what Spark hands a foreachBatch sink
+    before = spark.conf.get("spark.sql.adaptive.enabled")
+    sink = DimensionSink(config, ingest.EVENTS, checkpoint="unused")
+    sink.app_id = "test-app"
+    sink.begin_batch(query_session, 0)
+    assert query_session.conf.get("spark.sql.adaptive.enabled") == adaptive
+    assert spark.conf.get("spark.sql.adaptive.enabled") == before
+
+
 def test_after_its_first_batch_a_query_looks_up_only_files_not_newer_than_staging(
     spark, routing_only, tmp_path, monkeypatch
 ):
