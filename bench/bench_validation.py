@@ -176,7 +176,7 @@ class StepTimes(logging.Handler):
 
 
 UNLOGGED = {  # steps of RawFilesSink that log no timing of their own: timed by the bench's wrappers
-    "merge_new_plays": "new plays → songplays (song keys, time scope, MERGE)",
+    "merge_new_plays": "new plays → songplays (time scope, the wait for GX, MERGE)",
     "record_batch": "pipeline_metrics append",
 }
 NESTED = ("time scope for songplays", "MERGE into songplays")  # inside merge_new_plays

@@ -74,7 +74,10 @@ CLEAN_SOURCE = ("off", "archive")
 class StreamSettings:
     """Triggers and limits of the stream's queries (see streaming/job.py)."""
 
-    trigger_interval: str  # the raw-file queries: how often to look for new files
+    trigger_interval: str  # the events query: how often to look for new event files
+    # the songs query: song files only match plays (a play staged before its song resolves later), so
+    # they are taken in fewer, larger batches and leave the cores to the event files' way to songplays
+    songs_trigger_interval: str
     max_files_per_trigger: int
     dimensions_trigger_interval: str  # the queries that update the dimensions from staging
     # "off" (every profile): nothing under the landing prefixes is moved; "archive": move a file out of

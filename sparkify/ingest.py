@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import pyspark.sql.functions as F
@@ -26,7 +26,7 @@ from checkpoints_config import PipelineConfig
 from expectations.routing import REJECTIONS, failed_names, is_accepted, with_rejections
 from expectations.suites import Policy, Suite
 from expectations.validation import Checks, DataQualityError, QualityResult, Validation
-from sparkify import merge, tables
+from sparkify import merge, song_keys, tables
 from sparkify.background import in_background
 from sparkify.progress import timed
 from sparkify.schemas import (
@@ -111,7 +111,12 @@ class RoutedBatch:
         raises what GX raised). None when GX is off or nothing parsed."""
         if self.pending is None:
             return self.gate
-        with timed(log, f"{self.batch_id}: wait for Great Expectations"):
+        waiting = (
+            nullcontext()
+            if self.pending.done()
+            else timed(log, f"{self.batch_id}: wait for Great Expectations")
+        )
+        with waiting:
             rest = self.pending.result()
         return rest if self.gate is None or rest is None else self.gate.plus(rest)
 
@@ -315,19 +320,33 @@ def merge_into_star(
 ) -> None:
     """Every star table a batch touches: its new plays first, then the rest."""
     if dataset.has_plays:
-        merge_new_plays(spark, config, accepted_df, exclusive)
+        merge_new_plays(spark, config, accepted_df, read_song_keys(spark, config), exclusive)
     merge_dimensions(spark, config, dataset, accepted_df, exclusive)
 
 
 def merge_new_plays(
-    spark: SparkSession, config: PipelineConfig, events_df: DataFrame, exclusive: bool = False
+    spark: SparkSession,
+    config: PipelineConfig,
+    events_df: DataFrame,
+    song_keys_df: DataFrame,
+    exclusive: bool = False,
+    ready: Callable[[], object] = lambda: None,
 ) -> None:
-    """songplays for an events batch's plays, matched to the songs staged so far.
+    """songplays for an events batch's plays, matched to ``song_keys_df``: the keys of the songs staged
+    so far (:func:`read_song_keys`, or a stream's ``sparkify.song_keys.HeldSongKeys``), read after the
+    batch's own staging commit, so that a song staged meanwhile is either in them or resolves the staged
+    play itself (:func:`merge_resolved_plays`).
 
-    This is all the stream does after staging before a file's plays are visible: one MERGE.
+    This is all the stream does after staging before a file's plays are visible: one MERGE, which waits
+    for ``ready`` once its source is computed (``sparkify.merge.merge_new_songplays``).
     """
-    songplays = build_songplays(events_df, build_song_keys(accepted_staged(spark, config, SONGS)))
-    merge.merge_new_songplays(spark, config.table_path("songplays"), songplays, exclusive)
+    songplays = build_songplays(events_df, song_keys_df)
+    merge.merge_new_songplays(spark, config.table_path("songplays"), songplays, exclusive, ready)
+
+
+def read_song_keys(spark: SparkSession, config: PipelineConfig) -> DataFrame:
+    """The match keys of every accepted song staged so far, read whole."""
+    return song_keys.staged_song_keys(spark.read.format("delta").load(config.table_path(SONGS.staging.name)))
 
 
 def merge_resolved_plays(

@@ -69,20 +69,26 @@ def build_spark(
             ) from e
         raise SparkStartError(f"Spark did not start: {e}") from e
     spark.sparkContext.setLogLevel("WARN")
-    quiet_handled_conflicts(spark)
+    quiet_known_noise(spark)
     if "spark.jars.packages" in conf:
         remember_resolved_jars(spark, conf["spark.jars.packages"].split(","), ivy_dir())
     return spark
 
 
-def quiet_handled_conflicts(spark: SparkSession) -> None:
-    """Delta logs a MERGE that loses a commit race at ERROR, with its stack, before raising it; the
-    pipeline retries those (sparkify.retry, which logs a one-line warning), and any other MERGE failure
-    still reaches the caller as an exception with its message."""
+def quiet_known_noise(spark: SparkSession) -> None:
+    """Silence two JVM loggers whose lines say nothing to act on:
+
+    - Delta logs a MERGE that loses a commit race at ERROR, with its stack, before raising it; the
+      pipeline retries those (sparkify.retry, which logs a one-line warning), and any other MERGE
+      failure still reaches the caller as an exception with its message;
+    - Delta's change-feed reader passes its options twice, in two spellings, and Spark warns about each
+      on every read (sparkify.song_keys reads the feed every events batch).
+    """
     jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
-        "org.apache.spark.sql.delta.commands.MergeIntoCommand", jvm.org.apache.logging.log4j.Level.FATAL
-    )
+    level = jvm.org.apache.logging.log4j.Level
+    configurator = jvm.org.apache.logging.log4j.core.config.Configurator
+    configurator.setLevel("org.apache.spark.sql.delta.commands.MergeIntoCommand", level.FATAL)
+    configurator.setLevel("org.apache.spark.sql.util.CaseInsensitiveStringMap", level.ERROR)
 
 
 def session_conf(config: PipelineConfig) -> dict[str, str]:

@@ -121,8 +121,13 @@ def start_queries(
             start_dimension_query(spark, config, d, trigger, turns, plays_first) for d in ingest.DATASETS
         ]
     if phase in ("raw", "all"):
-        trigger = now if available_now else {"processingTime": stream.trigger_interval}
-        queries += [start_raw_query(spark, config, d, trigger, plays_first) for d in ingest.DATASETS]
+        interval = {
+            ingest.SONGS.name: stream.songs_trigger_interval,
+            ingest.EVENTS.name: stream.trigger_interval,
+        }
+        for d in ingest.DATASETS:
+            trigger = now if available_now else {"processingTime": interval[d.name]}
+            queries.append(start_raw_query(spark, config, d, trigger, plays_first))
     return queries
 
 

@@ -33,9 +33,10 @@ from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig, join_path
 from expectations.validation import Checks
-from sparkify import ingest
+from sparkify import ingest, tables
 from sparkify.background import in_background
 from sparkify.preflight import is_local
+from sparkify.song_keys import HeldSongKeys
 from sparkify.sources import is_relative, relative_path_of
 from streaming import handoff
 from streaming.exactly_once import ReplayGuard, recorded, validated
@@ -132,6 +133,10 @@ class RawFilesSink(QuerySink):
     pruner: EmptiedDirPruner | None = None  # when taken files are archived out of the landing prefix
     plays_first: PlaysFirst = field(default_factory=PlaysFirst)
     _newest_staged: int = field(default=-1, init=False)  # handoff.newest_staged at the start
+    _song_keys: HeldSongKeys = field(init=False)  # what this query's plays are matched on (events)
+
+    def __post_init__(self) -> None:
+        self._song_keys = HeldSongKeys(self.config.table_path(tables.STAGING_SONGS.name))
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
@@ -153,9 +158,11 @@ class RawFilesSink(QuerySink):
                 ingest.quarantine(spark, self.config, rows)
                 if not handoff.is_staged_under(staged, label):  # else a replay whose append committed
                     ingest.stage(self.config, rows)
-                validation = rows.validated()  # GX has run on the whole batch before anything is merged
                 if self.dataset.has_plays and rows.rows_in:
-                    ingest.merge_new_plays(spark, self.config, rows.accepted_df)
+                    keys = self._song_keys.current(spark)  # after the staging commit (late songs)
+                    # GX finishes on the whole batch before the MERGE writes; its source is computed beside.
+                    ingest.merge_new_plays(spark, self.config, rows.accepted_df, keys, ready=rows.validated)
+                validation = rows.validated()
             # After the plays are visible, and beside the metrics row: GX's record is off the freshness
             # path.
             recording = None

@@ -38,6 +38,7 @@ def start_stream(
         "SPARKIFY_SPARK_SHUFFLE_PARTITIONS": "2",
         "SPARKIFY_SPARK_DRIVER_MEMORY": "1g",
         "SPARKIFY_STREAM_TRIGGER_INTERVAL": "1 second",
+        "SPARKIFY_STREAM_SONGS_TRIGGER_INTERVAL": "1 second",
         "SPARKIFY_STREAM_MAX_FILES_PER_TRIGGER": "1",
         **(extra_env or {}),
     }

@@ -67,6 +67,7 @@ def test_local_profile_is_the_default_and_lives_under_lake_in_cwd(cwd):
         ),
         stream=StreamSettings(
             trigger_interval="2 seconds",
+            songs_trigger_interval="10 seconds",
             max_files_per_trigger=200,
             dimensions_trigger_interval="1 minute",
             clean_source="off",  # the landing files are the user's (SPEC invariant 7)

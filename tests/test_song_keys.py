@@ -1,0 +1,70 @@
+"""The stream's held song keys equal the keys read whole from staging_songs, however they were appended."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.testing import assertDataFrameEqual
+
+from sparkify import tables
+from sparkify.song_keys import HeldSongKeys, staged_song_keys
+from sparkify.tables import ensure_tables
+from tests.builders import song
+from tests.conftest import lake_config
+
+pytestmark = pytest.mark.spark
+
+
+def staged(spark: SparkSession, *records: tuple[dict, list[str]]) -> DataFrame:
+    """Staging rows of song ``records``, each with its stored verdict (the rejections it failed)."""
+    schema = tables.STAGING_SONGS.schema
+    lineage = {"source_file": "f.json", "line_number": 1, "landed_at": 0, "batch_id": "b",
+               "ingest_time": dt.datetime(2026, 1, 1)}  # fmt: skip
+    rows = [{**lineage, **record, "rejections": rejections} for record, rejections in records]
+    return spark.createDataFrame([tuple(r[f] for f in schema.fieldNames()) for r in rows], schema)
+
+
+def persistent_rdds(spark: SparkSession) -> int:
+    return spark.sparkContext._jsc.sc().getPersistentRDDs().size()
+
+
+def test_held_keys_follow_every_append_and_free_what_they_replace(spark, tmp_path):
+    config = lake_config(tmp_path)
+    ensure_tables(spark, config)
+    path = config.table_path(tables.STAGING_SONGS.name)
+    append = lambda df: df.write.format("delta").mode("append").save(path)  # noqa: E731
+    append(staged(spark, (song(song_id="SOA"), []), (song(song_id="SOB", title="B"), ["year_plausible"])))
+    held = HeldSongKeys(path)
+    first = held.current(spark)
+    assert held.current(spark) is first, "nothing appended: the same keys, not read again"
+    before = persistent_rdds(spark)
+
+    # A better record of a held song, a new song, a rejected one, and an append of nothing new.
+    append(staged(spark, (song(song_id="SOA", year=None), []), (song(song_id="SOA", title="Uprising!"), [])))
+    append(staged(spark, (song(song_id="SOC", title="C", artist_name="Other"), [])))
+    held.current(spark)
+    append(staged(spark, (song(song_id="SOD", title="D"), ["duration_positive"])))
+    keys = held.current(spark)
+
+    whole = staged_song_keys(spark.read.format("delta").load(path))
+    assertDataFrameEqual(keys, whole)
+    assert sorted(r.song_id for r in keys.collect()) == ["SOA", "SOC"]
+    assert {r.title for r in keys.collect()} == {"Uprising!", "C"}
+    assert persistent_rdds(spark) == before, "each generation frees the one it replaces"
+    held.close()
+    assert persistent_rdds(spark) == before - 1
+
+
+def test_held_keys_reread_whole_what_the_change_feed_cannot_give(spark, tmp_path):
+    config = lake_config(tmp_path)
+    ensure_tables(spark, config)
+    path = config.table_path(tables.STAGING_SONGS.name)
+    staged(spark, (song(song_id="SOA"), [])).write.format("delta").mode("append").save(path)
+    held = HeldSongKeys(path)
+    held.current(spark)
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES (delta.enableChangeDataFeed = false)")
+    staged(spark, (song(song_id="SOB", title="B"), [])).write.format("delta").mode("append").save(path)
+    assertDataFrameEqual(held.current(spark), staged_song_keys(spark.read.format("delta").load(path)))
+    held.close()
