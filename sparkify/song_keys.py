@@ -53,8 +53,9 @@ class HeldSongKeys:
                     return self.keys
         latest = DeltaTable.forPath(spark, self.path).history(1).first()["version"]
         with timed(log, f"song keys as of staging_songs version {latest}"):
-            self.replace(self.added_to_held(spark, latest) or self.read_whole(spark, latest), latest)
-        return self.keys  # type: ignore[return-value]
+            keys = self.added_to_held(spark, latest) or self.read_whole(spark, latest)
+        self.replace(keys, latest)
+        return keys
 
     def added_to_held(self, spark: SparkSession, latest: int) -> DataFrame | None:
         """The held keys with the rows appended up to ``latest``; None if none are held, or the change
