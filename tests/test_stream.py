@@ -19,7 +19,7 @@ from expectations.validation import ExpectationError, load_checks
 from sparkify import ingest
 from sparkify.sources import read_whole_files
 from sparkify.tables import ensure_tables
-from streaming import handoff
+from streaming import handoff, job
 from streaming.job import run_stream
 from streaming.sink import DimensionSink, EmptiedDirPruner, HadoopDirs, LocalDirs, RawFilesSink
 from tests.conftest import ROUTING_ONLY, lake_config
@@ -167,6 +167,25 @@ def test_a_batch_runs_with_the_streams_aqe_setting_in_its_own_session_only(spark
     sink.begin_batch(query_session, 0)
     assert query_session.conf.get("spark.sql.adaptive.enabled") == adaptive
     assert spark.conf.get("spark.sql.adaptive.enabled") == before
+
+
+@pytest.mark.parametrize("available_now", [False, True])
+def test_each_raw_file_query_takes_its_own_trigger(spark, tmp_path, monkeypatch, available_now):
+    """stream.songs_trigger_interval paces the songs query, stream.trigger_interval the events query;
+    --available-now replaces both."""
+    config = lake_config(tmp_path, SPARKIFY_STREAM_SONGS_TRIGGER_INTERVAL="17 seconds")
+    started = {}
+    monkeypatch.setattr(
+        job, "start_raw_query", lambda s, c, dataset, trigger, p: started.setdefault(dataset.name, trigger)
+    )
+    job.start_queries(spark, config, available_now=available_now, phase="raw")
+    if available_now:
+        assert started == {"songs": {"availableNow": True}, "events": {"availableNow": True}}
+    else:
+        assert started == {
+            "songs": {"processingTime": "17 seconds"},
+            "events": {"processingTime": "2 seconds"},
+        }
 
 
 def test_after_its_first_batch_a_query_looks_up_only_files_not_newer_than_staging(
