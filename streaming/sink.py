@@ -46,6 +46,17 @@ log = logging.getLogger(__name__)
 STREAM_BATCH_PREFIX = "stream-"  # staging.batch_id of rows a stream query staged (the backfill's differ)
 
 
+def batch_settings(config: PipelineConfig) -> dict[str, str]:
+    """The Spark settings every micro-batch runs with, on its query's own session."""
+    return {
+        "spark.sql.adaptive.enabled": str(config.stream.adaptive_execution).lower(),
+        # Runtime Bloom filters pay off in big shuffle joins, not in a micro-batch's. Joining a batch's
+        # plays to song keys updated from the change feed, Spark built one and inlined its bits (up to
+        # 8 MB) at each use: every stage of the batch shipped a 72 MiB task binary.
+        "spark.sql.optimizer.runtime.bloomFilter.enabled": "false",
+    }
+
+
 def query_id(spark: SparkSession, checkpoint: str) -> str:
     """The id Spark wrote into ``<checkpoint>/metadata`` when the query first started."""
     text = "\n".join(r.value for r in spark.read.text(join_path(checkpoint, "metadata")).collect())
@@ -71,11 +82,12 @@ class QuerySink:
         return f"stream-{self.dataset.name}{self.kind}"
 
     def begin_batch(self, spark: SparkSession, batch_id: int) -> str:
-        """Put the jobs of this batch (this thread's) in the query's pool, with the stream's AQE setting
+        """Put the jobs of this batch (this thread's) in the query's pool, with :func:`batch_settings`
         (``spark`` is the query's own session, which Spark clones at its start); return the batch's
         label."""
         spark.sparkContext.setLocalProperty("spark.scheduler.pool", self.pool)
-        spark.conf.set("spark.sql.adaptive.enabled", str(self.config.stream.adaptive_execution).lower())
+        for key, value in batch_settings(self.config).items():
+            spark.conf.set(key, value)
         if self.app_id is None:
             self.app_id = query_id(spark, self.checkpoint)
         return f"{STREAM_BATCH_PREFIX}{self.dataset.name}{self.kind}-{self.app_id[:8]}-{batch_id:08d}"
