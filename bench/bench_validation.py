@@ -804,7 +804,7 @@ def overhead_section(args: argparse.Namespace, o: Overhead) -> list[str]:
         )
         + f". Those jobs' own wall time is {pct(jobs_part)} of GX's time (medians); the rest is GX "
         "building its metric graph in Python, and the DataFrames it builds for each metric, each built "
-        "through Py4J round trips and analysed in the JVM (with the SUMMARY result format and "
+        "through Py4J round trips and analysed in the JVM (with the BASIC result format and "
         "`partial_unexpected_count: 0` of `expectations/validation.py`, GX still builds and collects a "
         "`limit(0)` query of unexpected values per column-map expectation: no Spark job, but planned).",
     ]

@@ -33,8 +33,11 @@ from great_expectations.core.run_identifier import RunIdentifier
 
 log = logging.getLogger(__name__)
 
-# Counts and observed values, without the partial lists of unexpected values (each costs a Spark job).
-RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+# Counts and observed values, all quality_results records. BASIC: SUMMARY adds, per column-map
+# expectation, the queries for the unexpected rows' indices (an events batch: 1.84-1.91 s against
+# 2.07-2.57 s, alternating). Each value list is empty (partial_unexpected_count 0), but GX still plans
+# and collects a limit(0) query for it.
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
 
 
 class DataQualityError(RuntimeError):

@@ -29,6 +29,7 @@ from pyspark.sql.streaming import StreamingQuery
 from checkpoints_config import PipelineConfig
 from expectations.validation import load_checks
 from sparkify import ingest, tables
+from sparkify.song_keys import HeldSongKeys
 from sparkify.sources import archived_root
 from streaming.listener import BatchLogger
 from streaming.sink import STREAM_BATCH_PREFIX, DimensionSink, EmptiedDirPruner, PlaysFirst, RawFilesSink
@@ -43,6 +44,7 @@ def start_raw_query(
     dataset: ingest.Dataset,
     trigger: dict[str, object],
     plays_first: PlaysFirst,
+    song_keys: HeldSongKeys,
 ) -> StreamingQuery:
     """New files under ``dataset``'s landing prefix → staging (→ songplays for events)."""
     root = ingest.landing_root(config, dataset)
@@ -52,7 +54,8 @@ def start_raw_query(
         spark, root, config.stream.max_files_per_trigger, config.archive_path(root) if archive else None
     )
     pruner = EmptiedDirPruner(root, archived_root(config.archive_path(root), root)) if archive else None
-    sink = RawFilesSink(config, dataset, checkpoint, load_checks(config.quality), pruner, plays_first)
+    checks = load_checks(config.quality)
+    sink = RawFilesSink(config, dataset, checkpoint, checks, pruner, plays_first, song_keys)
     return start(stream_df, dataset.name, checkpoint, sink, trigger)
 
 
@@ -125,9 +128,10 @@ def start_queries(
             ingest.SONGS.name: stream.songs_trigger_interval,
             ingest.EVENTS.name: stream.trigger_interval,
         }
+        song_keys = HeldSongKeys(config.table_path(tables.STAGING_SONGS.name))  # songs refresh, events read
         for d in ingest.DATASETS:
             trigger = now if available_now else {"processingTime": interval[d.name]}
-            queries.append(start_raw_query(spark, config, d, trigger, plays_first))
+            queries.append(start_raw_query(spark, config, d, trigger, plays_first, song_keys))
     return queries
 
 

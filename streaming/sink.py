@@ -23,6 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -144,11 +145,14 @@ class RawFilesSink(QuerySink):
     checks: Checks  # the suites and this query's own GX context (load_checks)
     pruner: EmptiedDirPruner | None = None  # when taken files are archived out of the landing prefix
     plays_first: PlaysFirst = field(default_factory=PlaysFirst)
+    # What plays are matched on: a stream's two raw-file queries share them (the songs query refreshes
+    # them, the events query reads them); None: this query's own.
+    song_keys: HeldSongKeys | None = None
     _newest_staged: int = field(default=-1, init=False)  # handoff.newest_staged at the start
-    _song_keys: HeldSongKeys = field(init=False)  # what this query's plays are matched on (events)
 
     def __post_init__(self) -> None:
-        self._song_keys = HeldSongKeys(self.config.table_path(tables.STAGING_SONGS.name))
+        if self.song_keys is None:
+            self.song_keys = HeldSongKeys(self.config.table_path(tables.STAGING_SONGS.name))
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
         spark = batch_df.sparkSession
@@ -167,19 +171,15 @@ class RawFilesSink(QuerySink):
             fresh = batch.filter(~F.col("source_file").isin(elsewhere)) if elsewhere else batch
             routed = ingest.routed_batch(self.dataset, fresh, label, started_at, self.checks)
             with self.plays_first.running(), routed as rows:
+                recording = None  # GX's record, written as soon as GX is done, beside the batch's writes
+                if not (may_replay and validated(spark, self.config, self.dataset.name, label)):
+                    recording = in_background(spark, record_validation, spark, self.config, rows)
                 ingest.quarantine(spark, self.config, rows)
                 if not handoff.is_staged_under(staged, label):  # else a replay whose append committed
                     ingest.stage(self.config, rows)
-                if self.dataset.has_plays and rows.rows_in:
-                    keys = self._song_keys.current(spark)  # after the staging commit (late songs)
-                    # GX finishes on the whole batch before the MERGE writes; its source is computed beside.
-                    ingest.merge_new_plays(spark, self.config, rows.accepted_df, keys, ready=rows.validated)
-                validation = rows.validated()
-            # After the plays are visible, and beside the metrics row: GX's record is off the freshness
-            # path.
-            recording = None
-            if not (may_replay and validated(spark, self.config, self.dataset.name, label)):
-                recording = in_background(spark, ingest.record_quality, spark, self.config, validation)
+                if rows.rows_in:
+                    self.after_staging(spark, rows)
+                rows.validated()  # raises what GX raised
         finally:
             batch.unpersist()
         result = rows.result(time.monotonic() - started)
@@ -189,6 +189,25 @@ class RawFilesSink(QuerySink):
         self.replays.finished(batch_id)
         if self.pruner is not None:  # housekeeping, after the batch's plays are visible
             self.pruner(spark, list(landed), batch_id)
+
+    def after_staging(self, spark: SparkSession, rows: ingest.RoutedBatch) -> None:
+        """Events: the batch's plays into songplays, matched to the song keys as of now (after the staging
+        commit: late songs). Songs: the keys refreshed for the events batches to come."""
+        assert self.song_keys is not None
+        if not self.dataset.has_plays:
+            self.song_keys.refresh(spark)
+            return
+        with self.song_keys.current(spark) as keys:
+            # GX finishes on the whole batch before the MERGE writes; its source is computed beside.
+            ingest.merge_new_plays(spark, self.config, rows.accepted_df, keys, ready=rows.validated)
+
+
+def record_validation(spark: SparkSession, config: PipelineConfig, rows: ingest.RoutedBatch) -> None:
+    """quality_results for the batch, once GX has validated it (a wait off the batch's path: not logged
+    as the batch's wait for GX)."""
+    if rows.pending is not None:
+        wait([rows.pending])
+    ingest.record_quality(spark, config, rows.validated())
 
 
 @dataclass

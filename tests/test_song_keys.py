@@ -32,6 +32,12 @@ def persistent_rdds(spark: SparkSession) -> int:
     return spark.sparkContext._jsc.sc().getPersistentRDDs().size()
 
 
+def is_held(spark: SparkSession, checkpointed: DataFrame) -> bool:
+    """Whether the blocks of a ``localCheckpoint`` are still kept."""
+    rdd_id = checkpointed._jdf.queryExecution().logical().rdd().id()
+    return spark.sparkContext._jsc.sc().getPersistentRDDs().contains(rdd_id)
+
+
 def test_held_keys_follow_every_append_and_free_what_they_replace(spark, tmp_path):
     config = lake_config(tmp_path)
     ensure_tables(spark, config)
@@ -39,24 +45,43 @@ def test_held_keys_follow_every_append_and_free_what_they_replace(spark, tmp_pat
     append = lambda df: df.write.format("delta").mode("append").save(path)  # noqa: E731
     append(staged(spark, (song(song_id="SOA"), []), (song(song_id="SOB", title="B"), ["year_plausible"])))
     held = HeldSongKeys(path)
-    first = held.current(spark)
-    assert held.current(spark) is first, "nothing appended: the same keys, not read again"
+    with held.current(spark) as first, held.current(spark) as again:
+        assert again is first, "nothing appended: the same keys, not read again"
     before = persistent_rdds(spark)
 
     # A better record of a held song, a new song, a rejected one, and an append of nothing new.
     append(staged(spark, (song(song_id="SOA", year=None), []), (song(song_id="SOA", title="Uprising!"), [])))
     append(staged(spark, (song(song_id="SOC", title="C", artist_name="Other"), [])))
-    held.current(spark)
+    held.refresh(spark)
     append(staged(spark, (song(song_id="SOD", title="D"), ["duration_positive"])))
-    keys = held.current(spark)
-
-    whole = staged_song_keys(spark.read.format("delta").load(path))
-    assertDataFrameEqual(keys, whole)
-    assert sorted(r.song_id for r in keys.collect()) == ["SOA", "SOC"]
-    assert {r.title for r in keys.collect()} == {"Uprising!", "C"}
+    with held.current(spark) as keys:
+        whole = staged_song_keys(spark.read.format("delta").load(path))
+        assertDataFrameEqual(keys, whole)
+        assert sorted(r.song_id for r in keys.collect()) == ["SOA", "SOC"]
+        assert {r.title for r in keys.collect()} == {"Uprising!", "C"}
     assert persistent_rdds(spark) == before, "each generation frees the one it replaces"
     held.close()
     assert persistent_rdds(spark) == before - 1
+
+
+def test_keys_a_batch_reads_outlive_their_replacement_until_it_is_done(spark, tmp_path):
+    """The songs query refreshes the keys while an events batch may still be reading the set it took:
+    that set is freed when the batch leaves it, not before."""
+    config = lake_config(tmp_path)
+    ensure_tables(spark, config)
+    path = config.table_path(tables.STAGING_SONGS.name)
+    append = lambda df: df.write.format("delta").mode("append").save(path)  # noqa: E731
+    append(staged(spark, (song(song_id="SOA"), [])))
+    held = HeldSongKeys(path)
+    with held.current(spark) as taken:
+        append(staged(spark, (song(song_id="SOB", title="B"), [])))
+        held.refresh(spark)  # the songs query, meanwhile
+        assert is_held(spark, taken), "the replaced set is kept while it is read"
+        assert sorted(r.song_id for r in taken.collect()) == ["SOA"]
+    assert not is_held(spark, taken), "and freed once its reader is done"
+    with held.current(spark) as keys:
+        assert sorted(r.song_id for r in keys.collect()) == ["SOA", "SOB"]
+    held.close()
 
 
 def test_held_keys_reread_whole_what_the_change_feed_cannot_give(spark, tmp_path):
@@ -68,7 +93,8 @@ def test_held_keys_reread_whole_what_the_change_feed_cannot_give(spark, tmp_path
     held.current(spark)
     spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES (delta.enableChangeDataFeed = false)")
     staged(spark, (song(song_id="SOB", title="B"), [])).write.format("delta").mode("append").save(path)
-    assertDataFrameEqual(held.current(spark), staged_song_keys(spark.read.format("delta").load(path)))
+    with held.current(spark) as keys:
+        assertDataFrameEqual(keys, staged_song_keys(spark.read.format("delta").load(path)))
     held.close()
 
 
@@ -84,13 +110,13 @@ def test_a_batch_matches_plays_to_updated_keys_without_a_runtime_bloom_filter(sp
 
     def songplays_plan(session: SparkSession) -> str:
         held = HeldSongKeys(path)
-        held.current(session)
+        held.refresh(session)
         append(staged(session, (song(song_id="SOB", title="B"), [])))
-        keys = held.current(session)  # updated from the change feed
         plays = events_df(session, event(), event(song="B", ts=TS + 1)).persist()
         plays.count()  # in memory with its real size, as a routed batch is
         try:
-            return build_songplays(plays, keys)._jdf.queryExecution().executedPlan().toString()
+            with held.current(session) as keys:  # updated from the change feed
+                return build_songplays(plays, keys)._jdf.queryExecution().executedPlan().toString()
         finally:
             plays.unpersist()
             held.close()

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import threading
 import time
 
 import pyspark.sql.functions as F
@@ -176,7 +177,7 @@ def test_each_raw_file_query_takes_its_own_trigger(spark, tmp_path, monkeypatch,
     config = lake_config(tmp_path, SPARKIFY_STREAM_SONGS_TRIGGER_INTERVAL="17 seconds")
     started = {}
     monkeypatch.setattr(
-        job, "start_raw_query", lambda s, c, dataset, trigger, p: started.setdefault(dataset.name, trigger)
+        job, "start_raw_query", lambda s, c, dataset, trigger, p, k: started.setdefault(dataset.name, trigger)
     )
     job.start_queries(spark, config, available_now=available_now, phase="raw")
     if available_now:
@@ -332,8 +333,42 @@ def assert_validated_once(spark, config) -> None:
     assert unvalidated.isEmpty(), "a staged batch has no recorded validation"
 
 
-# With GX: a death before the batch's validation is recorded (stage) and after (record_quality). The
-# other deaths are about the tables alone and run routing-only (see tests/conftest.py).
+def dies_at(monkeypatch, moment: str) -> None:
+    """Make the next batch die at ``moment``, as a killed process would: nothing after it is written.
+
+    GX's record is written on a thread of its own once GX is done (``streaming.sink.record_validation``),
+    so each death fixes what that thread has done by then: ``stage`` dies with the batch staged and its
+    validation not recorded, ``record_quality`` with the validation recorded and nothing staged. The
+    others die right after the step named.
+    """
+    gone = threading.Event()
+    real = getattr(ingest, moment)
+
+    def then_dies(*args, **kwargs):
+        real(*args, **kwargs)
+        gone.set()
+        raise KeyboardInterrupt(f"killed right after {moment}")
+
+    if moment == "record_quality":
+
+        def records(*args, **kwargs):
+            real(*args, **kwargs)
+            gone.set()
+
+        def dies_before_staging(*args, **kwargs):
+            assert gone.wait(60), "GX's record was never written"
+            raise KeyboardInterrupt("killed after record_quality, before staging")
+
+        monkeypatch.setattr(ingest, "record_quality", records)
+        monkeypatch.setattr(ingest, "stage", dies_before_staging)
+        return
+    if moment == "stage":
+        monkeypatch.setattr(ingest, "record_quality", lambda *a, **k: gone.wait(60))  # never written
+    monkeypatch.setattr(ingest, moment, then_dies)
+
+
+# With GX: the deaths on either side of the batch's validation record (stage, record_quality). The other
+# deaths are about the tables alone and run routing-only (see tests/conftest.py).
 WITH_GX = ("stage", "record_quality")
 
 
@@ -341,8 +376,9 @@ WITH_GX = ("stage", "record_quality")
 def test_a_restarted_query_replaying_a_later_batch_writes_nothing_twice(
     spark, checks, routing_only, reference, tmp_path, monkeypatch, dies_after
 ):
-    """Issue 9: batches 0 and 1 ran, the process died (after the step named, or after the whole batch
-    but before Spark's checkpoint commit), and the restarted query is handed batch 1 again."""
+    """Issue 9: batches 0 and 1 ran, the process died (at the moment named, see :func:`dies_at`, or after
+    the whole batch but before Spark's checkpoint commit), and the restarted query is handed batch 1
+    again."""
     _, _, _, expected = reference
     with_gx = dies_after in WITH_GX
     config = lake_config(tmp_path) if with_gx else lake_config(tmp_path, **ROUTING_ONLY)
@@ -360,16 +396,10 @@ def test_a_restarted_query_replaying_a_later_batch_writes_nothing_twice(
     sink.app_id = "test-app-events"
     sink(first, 0)
     if dies_after is not None:
-        real = getattr(ingest, dies_after)
-
-        def then_dies(*args, **kwargs):
-            real(*args, **kwargs)
-            raise KeyboardInterrupt(f"killed right after {dies_after}")
-
-        monkeypatch.setattr(ingest, dies_after, then_dies)
-        with pytest.raises(KeyboardInterrupt):
-            sink(second, 1)
-        monkeypatch.setattr(ingest, dies_after, real)
+        with monkeypatch.context() as patched:
+            dies_at(patched, dies_after)
+            with pytest.raises(KeyboardInterrupt):
+                sink(second, 1)
     else:
         sink(second, 1)  # finished, but the checkpoint commit never happened
 
