@@ -19,6 +19,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from expectations.routing import REJECTIONS, is_accepted
+from sparkify.local_checkpoints import release
 from sparkify.progress import timed
 from sparkify.transforms.songs import build_song_keys
 
@@ -129,10 +130,3 @@ class HeldSongKeys:
             if self.held is not None:
                 release(self.held.keys)
                 self.held = None
-
-
-def release(checkpointed: DataFrame) -> None:
-    """Free the blocks of a ``localCheckpoint`` now rather than at the driver's next garbage collection:
-    PySpark has no call for it, so reach the checkpointed RDD under the plan (as Delta frees the source it
-    materializes for a MERGE)."""
-    checkpointed._jdf.queryExecution().logical().rdd().unpersist(False)

@@ -82,6 +82,23 @@ def test_warn_records_the_failure_and_lets_the_rows_through(spark, tmp_path, mon
     assert [r.level for r in load(spark, config, "users").collect()] == ["gold"]
 
 
+def held_by_the_pipeline(spark) -> list[str]:
+    """The RDDs kept in memory now, but for Delta's own cache of each table's state."""
+    rdds = spark.sparkContext._jsc.getPersistentRDDs().values()
+    return [str(r) for r in rdds if not str(r.name()).startswith("Delta Table State")]
+
+
+def test_validating_a_batch_leaves_nothing_held_in_memory(spark, tmp_path):
+    """GX reads each batch from a local checkpoint of it, which must go with the batch, as must the batch
+    and the MERGE sources: a stream validates thousands."""
+    config = lake_config(tmp_path)
+    land(tmp_path / "landing")
+    before = held_by_the_pipeline(spark)
+    run_backfill(spark, config, out=io.StringIO())
+    assert not load(spark, config, "quality_results").isEmpty()
+    assert held_by_the_pipeline(spark) == before
+
+
 def test_a_suite_edited_after_staging_never_rejudges_the_staged_rows(spark, reference, tmp_path, monkeypatch):
     """The events chunk is staged, then the job dies before merging it; the suite is then edited so that
     December plays fail ``ts_plausible``. The rerun merges the staged chunk by the verdicts stored when
