@@ -20,11 +20,19 @@ class TableSpec:
     name: str
     ddl: str | StructType
     partition_by: tuple[str, ...] = ()
+    properties: tuple[tuple[str, str], ...] = ()  # Delta table properties, set when it is created
 
     @property
     def schema(self) -> StructType:
         return self.ddl if isinstance(self.ddl, StructType) else StructType.fromDDL(self.ddl)
 
+
+# For the tables a stream commits to on every micro-batch. Delta checkpoints a table's log every
+# ``delta.checkpointInterval`` commits (10 by default), in the committing thread: at a commit every few
+# seconds, every tenth commit to each such table stalled 1.7-2.8 s. Measured on 60 commits each, alternating
+# with a table at 10: appends 0.63 -> 0.43 s mean (p95 1.71 -> 0.61 s), insert-only MERGEs of 300 rows
+# 0.97 -> 0.72 s mean (p95 1.78 -> 1.05 s), with no slower commit as the uncheckpointed log grew.
+COMMITTED_EVERY_BATCH = (("delta.checkpointInterval", "100"),)
 
 SONGPLAYS = TableSpec(
     "songplays",
@@ -32,6 +40,7 @@ SONGPLAYS = TableSpec(
     "artist_id STRING, session_id INT, item_in_session INT, location STRING, user_agent STRING, "
     "year INT, month INT",
     ("year", "month"),
+    COMMITTED_EVERY_BATCH,
 )
 USERS = TableSpec(
     "users",
@@ -51,13 +60,15 @@ USERS_LEVEL_HISTORY = TableSpec(
     "users_level_history",
     "user_id BIGINT, level STRING, valid_from TIMESTAMP, valid_to TIMESTAMP, is_current BOOLEAN",
 )
-STAGING_EVENTS = TableSpec("staging_events", STAGING_EVENTS_SCHEMA)
-STAGING_SONGS = TableSpec("staging_songs", STAGING_SONGS_SCHEMA)
-QUARANTINE = TableSpec("quarantine", QUARANTINE_SCHEMA, ("dataset",))
+STAGING_EVENTS = TableSpec("staging_events", STAGING_EVENTS_SCHEMA, (), COMMITTED_EVERY_BATCH)
+STAGING_SONGS = TableSpec("staging_songs", STAGING_SONGS_SCHEMA, (), COMMITTED_EVERY_BATCH)
+QUARANTINE = TableSpec("quarantine", QUARANTINE_SCHEMA, ("dataset",), COMMITTED_EVERY_BATCH)
 PIPELINE_METRICS = TableSpec(
     "pipeline_metrics",
     "query STRING, batch_id STRING, rows_in BIGINT, rows_staged BIGINT, rows_quarantined BIGINT, "
     "started_at TIMESTAMP, finished_at TIMESTAMP, duration_ms BIGINT, landing_latency_ms BIGINT",
+    (),
+    COMMITTED_EVERY_BATCH,
 )
 # One row per expectation per validated batch (expectations.validation): what GX found, and what the
 # expectation was at the time (type, kwargs as JSON), so the record and Data Docs outlive suite edits.
@@ -66,6 +77,8 @@ QUALITY_RESULTS = TableSpec(
     "batch_id STRING, dataset STRING, suite STRING, expectation STRING, expectation_type STRING, "
     "kwargs STRING, policy STRING, success BOOLEAN, element_count BIGINT, unexpected_count BIGINT, "
     "unexpected_percent DOUBLE, observed_value STRING, validated_at TIMESTAMP",
+    (),
+    COMMITTED_EVERY_BATCH,
 )
 
 STAR_TABLES = (SONGPLAYS, USERS, SONGS, ARTISTS, TIME, USERS_LEVEL_HISTORY)
@@ -83,13 +96,15 @@ def ensure_tables(spark: SparkSession, config: PipelineConfig) -> None:
     def create(spec: TableSpec) -> None:
         path = config.table_path(spec.name)
         clear_uncommitted_log(spark, path)
-        (
+        builder = (
             DeltaTable.createIfNotExists(spark)
             .location(path)
             .addColumns(spec.schema)
             .partitionedBy(*spec.partition_by)
-            .execute()
         )
+        for key, value in spec.properties:
+            builder = builder.property(key, value)
+        builder.execute()
 
     exists = {s.name: DeltaTable.isDeltaTable(spark, config.table_path(s.name)) for s in ALL_TABLES}
     with ThreadPoolExecutor(max_workers=4) as pool:
