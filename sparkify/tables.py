@@ -40,7 +40,7 @@ SONGPLAYS = TableSpec(
     "artist_id STRING, session_id INT, item_in_session INT, location STRING, user_agent STRING, "
     "year INT, month INT",
     ("year", "month"),
-    COMMITTED_EVERY_BATCH,
+    properties=COMMITTED_EVERY_BATCH,
 )
 USERS = TableSpec(
     "users",
@@ -60,15 +60,14 @@ USERS_LEVEL_HISTORY = TableSpec(
     "users_level_history",
     "user_id BIGINT, level STRING, valid_from TIMESTAMP, valid_to TIMESTAMP, is_current BOOLEAN",
 )
-STAGING_EVENTS = TableSpec("staging_events", STAGING_EVENTS_SCHEMA, (), COMMITTED_EVERY_BATCH)
-STAGING_SONGS = TableSpec("staging_songs", STAGING_SONGS_SCHEMA, (), COMMITTED_EVERY_BATCH)
-QUARANTINE = TableSpec("quarantine", QUARANTINE_SCHEMA, ("dataset",), COMMITTED_EVERY_BATCH)
+STAGING_EVENTS = TableSpec("staging_events", STAGING_EVENTS_SCHEMA, properties=COMMITTED_EVERY_BATCH)
+STAGING_SONGS = TableSpec("staging_songs", STAGING_SONGS_SCHEMA, properties=COMMITTED_EVERY_BATCH)
+QUARANTINE = TableSpec("quarantine", QUARANTINE_SCHEMA, ("dataset",), properties=COMMITTED_EVERY_BATCH)
 PIPELINE_METRICS = TableSpec(
     "pipeline_metrics",
     "query STRING, batch_id STRING, rows_in BIGINT, rows_staged BIGINT, rows_quarantined BIGINT, "
     "started_at TIMESTAMP, finished_at TIMESTAMP, duration_ms BIGINT, landing_latency_ms BIGINT",
-    (),
-    COMMITTED_EVERY_BATCH,
+    properties=COMMITTED_EVERY_BATCH,
 )
 # One row per expectation per validated batch (expectations.validation): what GX found, and what the
 # expectation was at the time (type, kwargs as JSON), so the record and Data Docs outlive suite edits.
@@ -77,8 +76,7 @@ QUALITY_RESULTS = TableSpec(
     "batch_id STRING, dataset STRING, suite STRING, expectation STRING, expectation_type STRING, "
     "kwargs STRING, policy STRING, success BOOLEAN, element_count BIGINT, unexpected_count BIGINT, "
     "unexpected_percent DOUBLE, observed_value STRING, validated_at TIMESTAMP",
-    (),
-    COMMITTED_EVERY_BATCH,
+    properties=COMMITTED_EVERY_BATCH,
 )
 
 STAR_TABLES = (SONGPLAYS, USERS, SONGS, ARTISTS, TIME, USERS_LEVEL_HISTORY)
