@@ -87,6 +87,11 @@ class StreamSettings:
     # stage, which on batches of a few files costs more than its coalescing saves with few shuffle
     # partitions (the local profiles: off); a cluster's many shuffle partitions want it (emr: on).
     adaptive_execution: bool
+    # Spark's generated code in the stream's micro-batches (whole-stage codegen and generated
+    # projections): on batches of a few thousand rows, generating and compiling the code (about a fifth
+    # of the JVM's CPU in a profile of the local drip) costs more than interpreting the rows (the local
+    # profiles: off); a cluster's larger batches want it (emr: on).
+    code_generation: bool
 
     def __post_init__(self) -> None:
         if self.clean_source not in CLEAN_SOURCE:

@@ -72,6 +72,7 @@ def test_local_profile_is_the_default_and_lives_under_lake_in_cwd(cwd):
             dimensions_trigger_interval="1 minute",
             clean_source="off",  # the landing files are the user's (SPEC invariant 7)
             adaptive_execution=False,
+            code_generation=False,
         ),
         s3=S3Settings(
             endpoint="",

@@ -170,6 +170,27 @@ def test_a_batch_runs_with_the_streams_aqe_setting_in_its_own_session_only(spark
     assert spark.conf.get("spark.sql.adaptive.enabled") == before
 
 
+@pytest.mark.parametrize(
+    ("generated", "whole_stage", "factory"), [("true", "true", "FALLBACK"), ("false", "false", "NO_CODEGEN")]
+)
+def test_a_batch_runs_with_the_streams_code_generation_setting_in_its_own_session_only(
+    spark, tmp_path, generated, whole_stage, factory
+):
+    """stream.code_generation turns Spark's generated code on or off in the query's session only (the
+    backfill, on the session the stream was started from, keeps it)."""
+    config = lake_config(tmp_path, SPARKIFY_STREAM_CODE_GENERATION=generated)
+    query_session = spark.newSession()
+    before = [spark.conf.get(k) for k in ("spark.sql.codegen.wholeStage", "spark.sql.codegen.factoryMode")]
+    sink = DimensionSink(config, ingest.EVENTS, checkpoint="unused")
+    sink.app_id = "test-app"
+    sink.begin_batch(query_session, 0)
+    assert query_session.conf.get("spark.sql.codegen.wholeStage") == whole_stage
+    assert query_session.conf.get("spark.sql.codegen.factoryMode") == factory
+    assert [
+        spark.conf.get(k) for k in ("spark.sql.codegen.wholeStage", "spark.sql.codegen.factoryMode")
+    ] == before
+
+
 @pytest.mark.parametrize("available_now", [False, True])
 def test_each_raw_file_query_takes_its_own_trigger(spark, tmp_path, monkeypatch, available_now):
     """stream.songs_trigger_interval paces the songs query, stream.trigger_interval the events query;
