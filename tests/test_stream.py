@@ -156,39 +156,36 @@ def test_backfill_then_stream_hand_off_takes_each_file_once(spark, reference, tm
     assert [r.source_file.rsplit("/", 1)[1] for r in stream_batches] == ["2018-12-01-events.json"]
 
 
-@pytest.mark.parametrize("adaptive", ["true", "false"])
-def test_a_batch_runs_with_the_streams_aqe_setting_in_its_own_session_only(spark, tmp_path, adaptive):
-    """stream.adaptive_execution applies to the query's session (Spark clones one per query), never to
-    the session the stream was started from."""
-    config = lake_config(tmp_path, SPARKIFY_STREAM_ADAPTIVE_EXECUTION=adaptive)
-    query_session = spark.newSession()  # what Spark hands a foreachBatch sink
-    before = spark.conf.get("spark.sql.adaptive.enabled")
-    sink = DimensionSink(config, ingest.EVENTS, checkpoint="unused")
-    sink.app_id = "test-app"
-    sink.begin_batch(query_session, 0)
-    assert query_session.conf.get("spark.sql.adaptive.enabled") == adaptive
-    assert spark.conf.get("spark.sql.adaptive.enabled") == before
-
-
 @pytest.mark.parametrize(
-    ("generated", "whole_stage", "factory"), [("true", "true", "FALLBACK"), ("false", "false", "NO_CODEGEN")]
+    ("setting", "value", "expected"),
+    [
+        ("SPARKIFY_STREAM_ADAPTIVE_EXECUTION", "true", {"spark.sql.adaptive.enabled": "true"}),
+        ("SPARKIFY_STREAM_ADAPTIVE_EXECUTION", "false", {"spark.sql.adaptive.enabled": "false"}),
+        (
+            "SPARKIFY_STREAM_CODE_GENERATION",
+            "true",
+            {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"},
+        ),
+        (
+            "SPARKIFY_STREAM_CODE_GENERATION",
+            "false",
+            {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"},
+        ),
+    ],
 )
-def test_a_batch_runs_with_the_streams_code_generation_setting_in_its_own_session_only(
-    spark, tmp_path, generated, whole_stage, factory
+def test_a_batch_runs_with_the_streams_settings_in_its_own_session_only(
+    spark, tmp_path, setting, value, expected
 ):
-    """stream.code_generation turns Spark's generated code on or off in the query's session only (the
-    backfill, on the session the stream was started from, keeps it)."""
-    config = lake_config(tmp_path, SPARKIFY_STREAM_CODE_GENERATION=generated)
-    query_session = spark.newSession()
-    before = [spark.conf.get(k) for k in ("spark.sql.codegen.wholeStage", "spark.sql.codegen.factoryMode")]
+    """stream.adaptive_execution and stream.code_generation apply to the query's session (Spark clones
+    one per query), never to the session the stream was started from (the backfill's)."""
+    config = lake_config(tmp_path, **{setting: value})
+    query_session = spark.newSession()  # what Spark hands a foreachBatch sink
+    before = {k: spark.conf.get(k) for k in expected}
     sink = DimensionSink(config, ingest.EVENTS, checkpoint="unused")
     sink.app_id = "test-app"
     sink.begin_batch(query_session, 0)
-    assert query_session.conf.get("spark.sql.codegen.wholeStage") == whole_stage
-    assert query_session.conf.get("spark.sql.codegen.factoryMode") == factory
-    assert [
-        spark.conf.get(k) for k in ("spark.sql.codegen.wholeStage", "spark.sql.codegen.factoryMode")
-    ] == before
+    assert {k: query_session.conf.get(k) for k in expected} == expected
+    assert {k: spark.conf.get(k) for k in expected} == before
 
 
 @pytest.mark.parametrize("available_now", [False, True])
