@@ -10,20 +10,33 @@ expectation in the suites, that the rows failing here are exactly GX's unexpecte
 ``mostly`` is a tolerance for the batch, not for a row: it decides whether the expectation succeeds
 (what quality_results records, and whether a ``fail`` expectation stops the batch), while every row
 that fails a ``quarantine`` expectation goes to the quarantine whatever ``mostly`` allows.
+
+The same pass counts, per expectation, what quality_results records (:func:`tallies`): GX then only has
+to judge each expectation, not to report its counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import pyspark.sql.functions as F
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql.types import StructType
 
-from expectations.suites import ROUTED_KWARGS, Expectation, Policy, Suite
+from expectations.suites import ROUTED_KWARGS, Expectation, Policy, Suite, SuiteError
 from sparkify.staging import PARSE_ERRORS
 
 REJECTIONS = "rejections"  # array<string>: the quarantine-policy expectations a row fails; kept in staging
+FAILURES = "failures"  # array<string>: every expectation of the suite a row fails; counted, not kept
+
+OF_TYPE = "expect_column_values_to_be_of_type"  # judged on the batch's schema, not row by row
+# GX's unexpected_percent is over the rows whose value is not null, but for these two types, whose very
+# subject is the nulls (ColumnMapExpectation._validate against their own _validate).
+PERCENT_OF_ALL_ROWS = frozenset({"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"})
+# GX counts the failing rows of a window condition (unique) by filtering, of the others by a Spark sum,
+# which is null over no row (map_condition_auxilliary_methods).
+COUNTED_BY_FILTER = frozenset({"expect_column_values_to_be_unique"})
 
 
 def fails_not_null(e: Expectation, schema: StructType) -> Column:
@@ -76,13 +89,15 @@ PREDICATES: dict[str, Callable[[Expectation, StructType], Column]] = {
 assert PREDICATES.keys() == ROUTED_KWARGS.keys(), "every type the suites may use is routed"
 
 
+def applies(e: Expectation) -> Column:
+    """True where ``e``'s row_condition keeps the row (every row without one); never null."""
+    condition = e.kwargs.get("row_condition")
+    return F.coalesce(F.expr(condition), F.lit(False)) if condition else F.lit(True)
+
+
 def failure_predicate(e: Expectation, schema: StructType) -> Column:
     """True where the row fails ``e``; never null."""
-    predicate = PREDICATES[e.type](e, schema)
-    condition = e.kwargs.get("row_condition")
-    if condition:
-        predicate = F.expr(condition) & predicate
-    return F.coalesce(predicate, F.lit(False))
+    return applies(e) & F.coalesce(PREDICATES[e.type](e, schema), F.lit(False))
 
 
 def failed_names(expectations: Iterable[Expectation], schema: StructType) -> Column:
@@ -93,13 +108,56 @@ def failed_names(expectations: Iterable[Expectation], schema: StructType) -> Col
     return F.filter(F.array(*checks), lambda x: x.isNotNull())
 
 
-def with_rejections(parsed_df: DataFrame, suite: Suite) -> DataFrame:
-    """Add ``rejections``: why the row goes to quarantine, its parse errors if it did not parse, else the
-    ``quarantine``-policy expectations it fails. Rows with an empty array proceed to the star tables."""
-    rejected_by_suite = failed_names(suite.with_policy(Policy.QUARANTINE), parsed_df.schema)
-    return parsed_df.withColumn(
+def with_verdicts(parsed_df: DataFrame, suite: Suite) -> DataFrame:
+    """Add ``failures``, every expectation of ``suite`` the row fails, and ``rejections``: why the row
+    goes to quarantine, its parse errors if it did not parse, else the ``quarantine``-policy expectations
+    it fails. Rows with an empty ``rejections`` proceed to the star tables."""
+    for e in suite.expectations:
+        if e.column not in parsed_df.columns:
+            raise SuiteError(
+                f"suite {suite.name}: expectation {e.name} names column {e.column!r}, which the batch lacks"
+            )
+    quarantining = [e.name for e in suite.with_policy(Policy.QUARANTINE)]
+    rejected_by_suite = F.filter(F.col(FAILURES), lambda name: name.isin(quarantining))
+    return parsed_df.withColumn(FAILURES, failed_names(suite.expectations, parsed_df.schema)).withColumn(
         REJECTIONS, F.when(F.col("is_malformed"), F.col(PARSE_ERRORS)).otherwise(rejected_by_suite)
     )
+
+
+def tally_columns(suite: Suite, within: Column) -> list[Column]:
+    """The aggregates :func:`tallies` reads, over the rows ``within`` holds true for (and ``failures``):
+    for each expectation judged row by row, the rows it applies to, their nulls in its column, and the
+    rows that fail it."""
+    out = []
+    for i, e in enumerate(suite.expectations):
+        if e.type == OF_TYPE:
+            continue
+        judged = within & applies(e)
+        out += [
+            F.count(F.when(judged, 1)).alias(f"rows_{i}"),
+            F.count(F.when(judged & F.col(e.column).isNull(), 1)).alias(f"nulls_{i}"),
+            F.count(F.when(judged & F.array_contains(F.col(FAILURES), e.name), 1)).alias(f"failing_{i}"),
+        ]
+    return out
+
+
+def tallies(counts: Row, suite: Suite, schema: StructType) -> dict[str, dict[str, Any]]:
+    """Per expectation name, the figures GX's ``BASIC`` result format reports for it, from the values of
+    :func:`tally_columns`: element, unexpected and percent counts, or for a type expectation the type
+    observed in ``schema`` (GX's ``_format_map_output`` and ``_validate_spark``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, e in enumerate(suite.expectations):
+        if e.type == OF_TYPE:
+            out[e.name] = {"observed_value": type(schema[e.column].dataType).__name__}
+            continue
+        rows, nulls, failing = counts[f"rows_{i}"], counts[f"nulls_{i}"], counts[f"failing_{i}"]
+        over = rows if e.type in PERCENT_OF_ALL_ROWS else rows - nulls
+        out[e.name] = {
+            "element_count": rows,
+            "unexpected_count": failing if rows or e.type in COUNTED_BY_FILTER else None,
+            "unexpected_percent": failing / over * 100 if rows and over else None,
+        }
+    return out
 
 
 def is_accepted(rejections: Column) -> Column:

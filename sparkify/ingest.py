@@ -23,9 +23,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from checkpoints_config import PipelineConfig
-from expectations.routing import REJECTIONS, failed_names, is_accepted, with_rejections
+from expectations.routing import REJECTIONS, failed_names, is_accepted, tallies, tally_columns, with_verdicts
 from expectations.suites import Policy, Suite
-from expectations.validation import Checks, DataQualityError, QualityResult, Validation
+from expectations.validation import Checks, DataQualityError, QualityResult, Tallies, Validation
 from sparkify import merge, song_keys, tables
 from sparkify.background import in_background
 from sparkify.local_checkpoints import held_locally
@@ -139,12 +139,13 @@ def routed_batch(
     with the same suite; ``tests/test_validation.py`` proves the two agree on every expectation. GX
     checks the ``fail``-policy expectations first; the others only confirm and record what the routing
     decided, so they run on a thread of their own while the caller writes the batch, and
-    :meth:`RoutedBatch.validated` waits for them.
+    :meth:`RoutedBatch.validated` waits for them. The counts recorded with GX's verdicts are the
+    routing pass's, made in the aggregate that counts the batch.
     """
     suite = checks.suite(dataset.suite_name)
     rows = (
         parse_lines(explode_lines(files_df), dataset.raw_schema, dataset.renames)
-        .transform(with_rejections, suite)
+        .transform(with_verdicts, suite)
         .transform(with_lineage, batch_id, started_at)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
@@ -156,16 +157,25 @@ def routed_batch(
                 F.sum((~F.col("is_malformed")).cast("int")).alias("rows_staged"),
                 F.sum((~is_accepted(F.col(REJECTIONS))).cast("int")).alias("rows_quarantined"),
                 F.min("landed_at").alias("oldest_landed_at"),
+                *tally_columns(suite, ~F.col("is_malformed")),
             ).first()
         gate = None
         if counts["rows_staged"]:
             parsed = rows.filter(~F.col("is_malformed")).select(*dataset.staging_columns)
+            figures = tallies(counts, suite, parsed.schema)
             with timed(log, f"{batch_id}: fail-policy expectations"):
-                gate = checks.gate(parsed, suite.name, batch_id, dataset.name)
+                gate = checks.gate(parsed, suite.name, batch_id, dataset.name, figures)
             stop_on_failures(rows, suite, dataset, gate)
             if gate is not None:
                 pending = in_background(
-                    rows.sparkSession, validate_rest, checks, parsed, suite.name, batch_id, dataset.name
+                    rows.sparkSession,
+                    validate_rest,
+                    checks,
+                    parsed,
+                    suite.name,
+                    batch_id,
+                    dataset.name,
+                    figures,
                 )
         yield RoutedBatch(
             dataset,
@@ -186,13 +196,13 @@ def routed_batch(
 
 
 def validate_rest(
-    checks: Checks, df: DataFrame, suite: str, batch_id: str, dataset: str
+    checks: Checks, df: DataFrame, suite: str, batch_id: str, dataset: str, figures: Tallies
 ) -> Validation | None:
     """GX on the expectations the gate left (the body of :func:`routed_batch`'s thread), over a local
     checkpoint of the batch: GX plans a few small queries per expectation, each analyzed over the batch's
     whole plan otherwise."""
     with timed(log, f"{batch_id}: validate with Great Expectations"), held_locally(df) as batch:
-        return checks.rest(batch, suite, batch_id, dataset)
+        return checks.rest(batch, suite, batch_id, dataset, figures)
 
 
 def ingest_files(

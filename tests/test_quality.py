@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import astuple
 
 import pyspark.sql.functions as F
 import pytest
@@ -14,7 +15,7 @@ from batch_backfill import job as backfill_job
 from batch_backfill.job import run_backfill
 from expectations.suites import SUITE_DIR
 from expectations.validation import load_checks
-from sparkify import ingest
+from sparkify import ingest, tables
 from tests.conftest import lake_config
 from tests.landing import TS, land, lines, play
 from tests.test_backfill import assert_same_star_tables
@@ -65,6 +66,26 @@ def test_each_batch_records_one_row_per_expectation_agreeing_with_the_stored_ver
     assert {r.dataset for r in star.collect()} == {"songplays", "users", "songs", "artists", "time"}
     assert star.filter(~F.col("success")).isEmpty()
     assert "[backfill] star tables: 12 expectations checked, all passed" in out
+
+
+def test_each_batch_records_the_counts_gx_reports_on_its_staged_rows(spark, reference):
+    """The pipeline records GX's verdicts with the routing pass's counts; GX counting on the rows it
+    validated (the batch's staged rows, its malformed lines left out) reports the same."""
+    config = reference[0]
+    validator = load_checks(config.quality).validator
+    results = load(spark, config, "quality_results").drop("validated_at")
+    for dataset, suite in (("events", "raw_events"), ("songs", "raw_songs")):
+        staged = load(spark, config, f"staging_{dataset}")
+        batches = [r.batch_id for r in staged.select("batch_id").distinct().collect()]
+        for batch_id in batches:
+            rows = staged.filter(F.col("batch_id") == batch_id).cache()
+            counted = validator.validate(rows, suite, batch_id, dataset).results
+            expected = spark.createDataFrame(
+                [astuple(r) for r in counted], tables.QUALITY_RESULTS.schema
+            ).drop("validated_at")
+            recorded = results.filter(F.col("batch_id") == batch_id)
+            assertDataFrameEqual(recorded, expected, checkRowOrder=False)
+            rows.unpersist()
 
 
 def test_warn_records_the_failure_and_lets_the_rows_through(spark, tmp_path, monkeypatch):

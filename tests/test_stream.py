@@ -4,7 +4,6 @@ all end in the star tables of a one-shot backfill over the same files."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import threading
@@ -15,7 +14,6 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from batch_backfill.job import run_backfill
-from expectations.suites import SUITE_DIR
 from expectations.validation import ExpectationError, load_checks
 from sparkify import ingest
 from sparkify.sources import read_whole_files
@@ -441,34 +439,29 @@ def test_a_restarted_query_replaying_a_later_batch_writes_nothing_twice(
     ]
 
 
-def test_great_expectations_finishes_before_anything_is_merged(spark, checks, reference, tmp_path):
-    """GX's warn and quarantine expectations run beside the staging append: one GX cannot evaluate
-    (a column no event has) stops the batch before the songplays MERGE. With the suite fixed, the
-    replayed batch merges; every table then holds the batch once."""
+def test_great_expectations_finishes_before_anything_is_merged(
+    spark, checks, reference, tmp_path, monkeypatch
+):
+    """GX's warn and quarantine expectations run beside the staging append: GX failing there (made to
+    raise as it starts) stops the batch before the songplays MERGE. With GX working again, the replayed
+    batch merges; every table then holds the batch once."""
     _, _, _, expected = reference
     config = lake_config(tmp_path)
     land(tmp_path / "landing")
     ensure_tables(spark, config)
-    broken = tmp_path / "suites"
-    broken.mkdir()
-    for path in SUITE_DIR.glob("*.json"):
-        suite = json.loads(path.read_text())
-        if suite["name"] == "raw_events":
-            suite["expectations"].append(
-                {
-                    "type": "expect_column_values_to_not_be_null",
-                    "kwargs": {"column": "no_such_field"},
-                    "meta": {"name": "unevaluable", "policy": "warn"},
-                }
-            )
-        (broken / path.name).write_text(json.dumps(suite))
     songs = RawFilesSink(config, ingest.SONGS, "unused", checks)
     songs.app_id = "test-app-songs"
     songs(read_whole_files(spark, config.paths.song_data), 0)
     events = read_whole_files(spark, config.paths.log_data)
-    sink = RawFilesSink(config, ingest.EVENTS, "unused", load_checks(config.quality, broken))
+    failing = load_checks(config.quality)
+
+    def gx_fails(*args, **kwargs):
+        raise ExpectationError("events: expectation 'page_known' of suite raw_events could not be evaluated")
+
+    monkeypatch.setattr(failing.validator, "rest", gx_fails)
+    sink = RawFilesSink(config, ingest.EVENTS, "unused", failing)
     sink.app_id = "test-app-events"
-    with pytest.raises(ExpectationError, match="'unevaluable' of suite raw_events could not be evaluated"):
+    with pytest.raises(ExpectationError, match="'page_known' of suite raw_events could not be evaluated"):
         sink(events, 0)
     load = lambda name: spark.read.format("delta").load(config.table_path(name))  # noqa: E731
     assert load("songplays").isEmpty()

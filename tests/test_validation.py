@@ -1,20 +1,31 @@
 """Great Expectations and the row routing agree: for every expectation of every suite, the rows routed as
-failing are exactly GX's unexpected count on the same batch, and GX's success is what the routing implies.
+failing are exactly GX's unexpected count on the same batch, and GX's success is what the routing implies;
+and what a batch records (GX's verdicts, the routing pass's counts) is what GX alone would have reported.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 
+import pyspark.sql.functions as F
 import pytest
 from pyspark.sql.types import BooleanType, StructField, StructType
 
-from expectations.routing import failure_predicate
-from expectations.suites import SUITE_DIR, Policy, load_suite
-from expectations.validation import ExpectationError, Validator
+from expectations.routing import (
+    FAILURES,
+    failed_names,
+    failure_predicate,
+    tallies,
+    tally_columns,
+    with_verdicts,
+)
+from expectations.suites import SUITE_DIR, Policy, Suite, SuiteError, load_suite
+from expectations.validation import ExpectationError, QualityResult, Validator
 from sparkify import tables
 from sparkify.schemas import EVENT_COLUMN_NAMES, RAW_EVENT_SCHEMA, RAW_SONG_SCHEMA, staging_schema
+from sparkify.staging import PARSE_ERRORS
 
 pytestmark = pytest.mark.spark
 
@@ -82,6 +93,18 @@ def routed_count(df, e) -> int:
     return df.withColumn("_fails", failure_predicate(e, df.schema)).filter("_fails").count()
 
 
+def judged_and_tallied(validator: Validator, df, suite: Suite) -> list[QualityResult]:
+    """What a batch records: GX's verdicts (gate and rest) with the routing pass's counts."""
+    counts = df.withColumn(FAILURES, failed_names(suite.expectations, df.schema))
+    figures = tallies(counts.agg(*tally_columns(suite, F.lit(True))).first(), suite, df.schema)
+    gate = validator.gate(df, suite.name, "b-1", "test", figures)
+    return timeless(gate.plus(validator.rest(df, suite.name, "b-1", "test", figures)).results)
+
+
+def timeless(results) -> list[QualityResult]:
+    return sorted((replace(r, validated_at=None) for r in results), key=lambda r: r.expectation)
+
+
 def rows(good: dict, changes: list[dict]) -> list[dict]:
     return [{**good, **change} for change in changes]
 
@@ -139,6 +162,26 @@ def test_routing_agrees_with_gx_on_every_expectation(spark, validator, suite_nam
             assert routed > 0, f"{e.name}: the test batch must fail it at least once"
 
 
+# Batches where GX's figures take their other branches: no row the row_condition keeps, a column that is
+# all null (no percent over its non-null values), no row at all.
+EDGES = {
+    "raw_events": "page <> 'NextSong'",
+    "raw_songs": "artist_latitude IS NULL",
+    "star_users": "user_id IS NULL",
+    "star_songs": "false",
+}
+
+
+@pytest.mark.parametrize("suite_name", SUITES)
+def test_a_batch_records_what_gx_alone_would_report(spark, validator, suite_name):
+    suite = load_suite(suite_name)
+    full = batch(spark, suite_name)
+    for df in (full, *([full.filter(EDGES[suite_name])] if suite_name in EDGES else [])):
+        df = df.cache()
+        counted = timeless(validator.validate(df, suite_name, "b-1", "test").results)
+        assert judged_and_tallied(validator, df, suite) == counted
+
+
 def test_mostly_decides_success_not_which_rows_fail(spark, tmp_path):
     raw = {
         "name": "tolerant",
@@ -164,12 +207,13 @@ def test_mostly_decides_success_not_which_rows_fail(spark, tmp_path):
     (tmp_path / "tolerant.json").write_text(json.dumps(raw))
     suite = load_suite("tolerant", tmp_path)
     df = spark.createDataFrame([(1,), (2,), (3,), (None,)], "x INT")
-    outcome = {r.expectation: r for r in Validator([suite]).validate(df, "tolerant", "b", "t").results}
+    outcome = {r.expectation: r for r in Validator([suite]).validate(df, "tolerant", "b-1", "test").results}
     present, inside = outcome["x_mostly_present"], outcome["x_strictly_inside"]
     assert (present.success, present.unexpected_count, present.element_count) == (True, 1, 4)
     assert (inside.success, inside.unexpected_count, inside.policy) == (False, 2, Policy.QUARANTINE)
     for e in suite.expectations:
         assert routed_count(df, e) == outcome[e.name].unexpected_count
+    assert judged_and_tallied(Validator([suite]), df, suite) == timeless(outcome.values())
 
 
 def test_results_are_not_kept_in_the_context(spark, validator):
@@ -193,3 +237,55 @@ def test_an_expectation_gx_cannot_evaluate_stops_with_its_name(spark, tmp_path):
     (tmp_path / "broken.json").write_text(json.dumps(raw))
     with pytest.raises(ExpectationError, match="expectation 'm' of suite broken could not be evaluated"):
         Validator([load_suite("broken", tmp_path)]).validate(spark.range(2), "broken", "b", "t")
+
+
+def test_a_suite_naming_a_column_the_batch_lacks_stops_the_routing_with_its_name(spark, tmp_path):
+    raw = {
+        "name": "elsewhere",
+        "expectations": [
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "x"},
+                "meta": {"name": "ok"},
+            },
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "no_such_field", "value_set": [1]},
+                "meta": {"name": "unroutable", "policy": "warn"},
+            },
+        ],
+    }
+    (tmp_path / "elsewhere.json").write_text(json.dumps(raw))
+    df = spark.createDataFrame([(1, False)], "x INT, is_malformed BOOLEAN")
+    with pytest.raises(SuiteError, match="unroutable names column 'no_such_field', which the batch lacks"):
+        with_verdicts(df, load_suite("elsewhere", tmp_path))
+
+
+def test_a_row_fails_every_expectation_it_breaks_and_is_rejected_by_quarantine_ones_only(spark, tmp_path):
+    raw = {
+        "name": "mixed",
+        "expectations": [
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x"}, "meta": {"name": "q"}},
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "x", "min_value": 0},
+                "meta": {"name": "w", "policy": "warn"},
+            },
+        ],
+    }
+    (tmp_path / "mixed.json").write_text(json.dumps(raw))
+    df = spark.createDataFrame(
+        [(1, False, []), (-1, False, []), (None, False, []), (None, True, ["unparseable_json"])],
+        f"x INT, is_malformed BOOLEAN, {PARSE_ERRORS} ARRAY<STRING>",
+    )
+    mixed = load_suite("mixed", tmp_path)
+    routed = with_verdicts(df, mixed).select(FAILURES, "rejections").collect()
+    assert [tuple(r) for r in routed] == [
+        ([], []),
+        (["w"], []),
+        (["q"], ["q"]),
+        (["q"], ["unparseable_json"]),
+    ]
+    warn_only = Suite("mixed", tuple(replace(e, policy=Policy.WARN) for e in mixed.expectations))
+    routed = with_verdicts(df, warn_only).select(FAILURES, "rejections").collect()
+    assert [tuple(r) for r in routed] == [([], []), (["w"], []), (["q"], []), (["q"], ["unparseable_json"])]
