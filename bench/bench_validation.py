@@ -142,11 +142,11 @@ def instrument_checks(spark: SparkSession) -> None:
     calls = Py4JCalls(spark)
 
     def wrapped(original, name: str):  # type: ignore[no-untyped-def]
-        def run(self, df, suite_name, batch_id, dataset):  # type: ignore[no-untyped-def]
+        def run(self, df, suite_name, batch_id, dataset, tallies):  # type: ignore[no-untyped-def]
             began, before = time.perf_counter(), calls.count
             try:
                 with job_group(spark, f"{METER.group}-gx"):
-                    outcome = original(self, df, suite_name, batch_id, dataset)
+                    outcome = original(self, df, suite_name, batch_id, dataset, tallies)
             finally:
                 METER.gx_seconds += time.perf_counter() - began
                 METER.gx_py4j += calls.count - before
@@ -804,9 +804,9 @@ def overhead_section(args: argparse.Namespace, o: Overhead) -> list[str]:
         )
         + f". Those jobs' own wall time is {pct(jobs_part)} of GX's time (medians); the rest is GX "
         "building its metric graph in Python, and the DataFrames it builds for each metric, each built "
-        "through Py4J round trips and analysed in the JVM (with the BASIC result format and "
-        "`partial_unexpected_count: 0` of `expectations/validation.py`, GX still builds and collects a "
-        "`limit(0)` query of unexpected values per column-map expectation: no Spark job, but planned).",
+        "through Py4J round trips and analysed in the JVM (on a batch GX only judges, with the "
+        "`BOOLEAN_ONLY` result format of `expectations/validation.py`: the counts come from the routing "
+        "pass, and GX plans no query of unexpected values).",
     ]
     lines += ["", "Round by round (medians of each block; the machine's load moves between blocks):", ""]
     round_rows = []
