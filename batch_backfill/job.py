@@ -25,10 +25,11 @@ from pyspark.sql import DataFrame, SparkSession
 from batch_backfill.chunks import chunk_files
 from checkpoints_config import PipelineConfig
 from expectations.validation import load_checks
-from sparkify import ingest, status, tables
+from sparkify import tables
+from sparkify.pipeline import ingest
+from sparkify.pipeline.star_checks import check_star_tables, star_summary
 from sparkify.progress import Progress, timed
 from sparkify.sources import archived_root, list_raw_files, read_whole_files
-from sparkify.star_checks import check_star_tables, star_summary
 
 log = logging.getLogger(__name__)
 BATCH_PREFIX = "backfill-"
@@ -164,7 +165,7 @@ def pending_files(
 def recover_unfinished(spark: SparkSession, config: PipelineConfig, out: TextIO) -> int:
     """Merge again, from staging, every backfill batch that was staged but has no pipeline_metrics row."""
     unfinished = (
-        status.unfinished_batches(spark, config).filter(F.col("batch_id").startswith(BATCH_PREFIX)).collect()
+        ingest.unfinished_batches(spark, config).filter(F.col("batch_id").startswith(BATCH_PREFIX)).collect()
     )
     datasets = {d.name: d for d in ingest.DATASETS}
     for row in sorted(unfinished, key=lambda r: (r.dataset != "songs", r.batch_id)):  # songs first

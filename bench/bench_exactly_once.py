@@ -11,9 +11,9 @@ timed, for three variants measured in one invocation, alternating round by round
   looks up staging for its files (the hand-off's lookup, which also says whether its staging append
   committed) and pipeline_metrics for its label; later batches look nothing up.
 - ``txn-every-batch``: this checkout, with ``txnAppId``/``txnVersion`` = (app id, batch id) on every
-  staging and pipeline_metrics append (``sparkify.ingest.stage`` and ``sparkify.ingest.record_batch``
-  wrapped in this process); the sink's ``ReplayGuard`` is untouched, so it makes the same lookups as
-  ``lookup`` (first batch only).
+  staging and pipeline_metrics append (``sparkify.pipeline.ingest.stage`` and
+  ``sparkify.pipeline.ingest.record_batch`` wrapped in this process); the sink's ``ReplayGuard`` is
+  untouched, so it makes the same lookups as ``lookup`` (first batch only).
 
 Each variant runs in its own worker process (this script with ``--worker``, the variant's code first on
 ``sys.path``), on its own copy of one generated landing zone: it backfills all but the files to stream
@@ -353,7 +353,11 @@ def run_worker(args: argparse.Namespace) -> int:
 
     from batch_backfill.job import run_backfill
     from checkpoints_config import load_config
-    from sparkify import ingest
+
+    try:
+        from sparkify.pipeline import ingest
+    except ImportError:  # the previous variant's code, from before the pipeline step had its package
+        from sparkify import ingest
     from sparkify.session import build_spark
     from sparkify.sources import read_whole_files
     from streaming import sink as sink_module
@@ -577,12 +581,12 @@ def render_report(
         f"- `lookup`: this checkout, {code.describe()}: no txn; the first batch after a start scans "
         "staging for its files (the hand-off's lookup, which also tells a replay whose staging append "
         "committed) and pipeline_metrics for its label; later batches look nothing up.",
-        "- `txn-every-batch`: the same checkout, with `sparkify.ingest.stage` and "
-        "`sparkify.ingest.record_batch` wrapped in the worker so that the `DataFrameWriter.save` inside "
-        "them carries `txnAppId` = the sink's app id and `txnVersion` = the batch id, on every batch, the "
-        'first included. `ReplayGuard` is left as it is: it says "may be a replay" for the first batch '
-        "only, so this variant makes exactly the lookups `lookup` makes and differs from it only by the "
-        "txn on every staging and metrics append.",
+        "- `txn-every-batch`: the same checkout, with `sparkify.pipeline.ingest.stage` and "
+        "`sparkify.pipeline.ingest.record_batch` wrapped in the worker so that the `DataFrameWriter.save` "
+        "inside them carries `txnAppId` = the sink's app id and `txnVersion` = the batch id, on every "
+        'batch, the first included. `ReplayGuard` is left as it is: it says "may be a replay" for the '
+        "first batch only, so this variant makes exactly the lookups `lookup` makes and differs from it "
+        "only by the txn on every staging and metrics append.",
         "",
         "## Data and what is timed",
         "",

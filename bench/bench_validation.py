@@ -16,12 +16,12 @@ One SparkSession in this process (the local profile, as ``sparkify stream`` buil
    ``Checks.gate`` and ``Checks.rest`` are wrapped to time GX itself and to put its Spark jobs in a
    job group of their own; the jobs' own ``… took Xs`` log lines give the time per step.
 2. **Driver memory.** ``--memory-batches`` tiny events batches (``--tiny-lines`` lines each, cut from
-   the generated event files, one file per batch) go through ``sparkify.ingest.routed_batch`` with GX on
-   (parse, route, GX's validation, unpersist), without the Delta writes (1,000 batches through the sink
-   would be ~4,000 Delta commits and hours on this machine). After every batch: the Python driver's
-   RSS, the JVM's RSS, Spark's persistent RDDs, the keys in the GX context's validation results store;
-   every ``--gc-every`` batches also the JVM heap in use right after ``System.gc()`` and the Python
-   objects alive after ``gc.collect()``.
+   the generated event files, one file per batch) go through ``sparkify.pipeline.ingest.routed_batch``
+   with GX on (parse, route, GX's validation, unpersist), without the Delta writes (1,000 batches
+   through the sink would be ~4,000 Delta commits and hours on this machine). After every batch: the
+   Python driver's RSS, the JVM's RSS, Spark's persistent RDDs, the keys in the GX context's validation
+   results store; every ``--gc-every`` batches also the JVM heap in use right after ``System.gc()`` and
+   the Python objects alive after ``gc.collect()``.
 
 Prints the report and writes bench/reports/validation.md and bench/reports/validation_memory.png.
 
@@ -67,7 +67,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig, load_config
 from expectations import validation as gx_validation
-from sparkify import ingest
+from sparkify.pipeline import ingest
 from sparkify.sources import root_prefix, with_file_metadata
 from sparkify.synthetic import GenerateSummary, generate_dataset
 from sparkify.tables import ensure_tables
@@ -136,9 +136,10 @@ def job_group(spark: SparkSession, group: str) -> Iterator[None]:
 
 
 def instrument_checks(spark: SparkSession) -> None:
-    """Wrap ``Checks.gate`` and ``Checks.rest`` (the calls GX runs in, ``sparkify.ingest.routed_batch``;
-    the rest on a thread of its own, beside the batch's writes): time them, count their Py4J round trips
-    and put their Spark jobs in the group ``<batch group>-gx``."""
+    """Wrap ``Checks.gate`` and ``Checks.rest`` (the calls GX runs in,
+    ``sparkify.pipeline.ingest.routed_batch``; the rest on a thread of its own, beside the batch's
+    writes): time them, count their Py4J round trips and put their Spark jobs in the group
+    ``<batch group>-gx``."""
     calls = Py4JCalls(spark)
 
     def wrapped(original, name: str):  # type: ignore[no-untyped-def]
@@ -183,8 +184,8 @@ NESTED = ("time scope for songplays", "MERGE into songplays")  # inside merge_ne
 
 
 def time_unlogged_steps() -> None:
-    """Wrap the ``sparkify.ingest`` functions the sink calls (through the module, so the wrapper is
-    what it calls) whose time no log line gives."""
+    """Wrap the ``sparkify.pipeline.ingest`` functions the sink calls (through the module, so the
+    wrapper is what it calls) whose time no log line gives."""
     for attr, name in UNLOGGED.items():
         original = getattr(ingest, attr)
 
@@ -832,8 +833,8 @@ def overhead_section(args: argparse.Namespace, o: Overhead) -> list[str]:
     lines += [
         "Median seconds per step, from the jobs' own `… took Xs` log lines (`sparkify.progress.timed`), "
         "and for the new plays and the pipeline_metrics append, which log none, from the bench's wrappers "
-        "around `sparkify.ingest.merge_new_plays` and `record_batch`. The rest is what the sink does "
-        "besides (persisting the batch and collecting its files' names, building the DataFrames). Spark "
+        "around `sparkify.pipeline.ingest.merge_new_plays` and `record_batch`. The rest is what the sink "
+        "does besides (persisting the batch and collecting its files' names, building the DataFrames). Spark "
         "jobs per batch come from the status tracker (job groups set around the sink call and, by the "
         "bench's wrapper, around `Checks.gate` and `Checks.rest`).",
         "",
@@ -903,9 +904,10 @@ def memory_section(args: argparse.Namespace, m: Memory, plotted: bool) -> list[s
         f"## 2. Driver memory over {n:,} micro-batches with GX on",
         "",
         f"{n:,} tiny events batches ({min(m.lines)}–{max(m.lines)} lines, median {median(m.lines):.0f}; "
-        "one file each, cut from the generated event files) through `sparkify.ingest.routed_batch` with the "
-        "job's long-lived `Checks` (one GX context for all of them): read, parse and route (one Spark "
-        "pass, the batch persisted), GX's validation of the parsed rows, then the batch unpersisted. "
+        "one file each, cut from the generated event files) through "
+        "`sparkify.pipeline.ingest.routed_batch` with the job's long-lived `Checks` (one GX context for "
+        "all of them): read, parse and route (one Spark pass, the batch persisted), GX's validation of "
+        "the parsed rows, then the batch unpersisted. "
         "**Not** through the sink: the Delta writes (quarantine, quality_results, staging, songplays, "
         f"pipeline_metrics) are left out, as {n:,} batches of them would take hours here. Sampled after "
         f"every batch (RSS, cached RDDs, stored results) and every {args.gc_every} batches (heap after "

@@ -116,7 +116,7 @@ MIN_LEASE_TTL_SECONDS = 3
 
 @dataclass(frozen=True)
 class LeaseSettings:
-    """The writer lease (sparkify/lease.py): one writing job at a time per lake."""
+    """The writer lease (sparkify/ops/lease.py): one writing job at a time per lake."""
 
     # A writer that stops renewing (crashed, partitioned) can be taken over this long after its last
     # heartbeat; it renews every ttl/4. Restarting a crashed job on the same machine does not wait.

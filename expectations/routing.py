@@ -25,9 +25,9 @@ from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql.types import StructType
 
 from expectations.suites import ROUTED_KWARGS, Expectation, Policy, Suite, SuiteError
+from sparkify.schemas import REJECTIONS
 from sparkify.staging import PARSE_ERRORS
 
-REJECTIONS = "rejections"  # array<string>: the quarantine-policy expectations a row fails; kept in staging
 FAILURES = "failures"  # array<string>: every expectation of the suite a row fails; counted, not kept
 
 OF_TYPE = "expect_column_values_to_be_of_type"  # judged on the batch's schema, not row by row
@@ -158,7 +158,3 @@ def tallies(counts: Row, suite: Suite, schema: StructType) -> dict[str, dict[str
             "unexpected_percent": failing / over * 100 if rows and over else None,
         }
     return out
-
-
-def is_accepted(rejections: Column) -> Column:
-    return F.size(rejections) == 0

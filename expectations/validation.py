@@ -2,7 +2,7 @@
 
 A suite's ``fail``-policy expectations are one GX suite, checked before anything of a batch is written;
 its other expectations are another, which the pipeline step runs while the batch is written
-(``sparkify.ingest.routed_batch``): their outcome is recorded, and the rows they fail are already set
+(``sparkify.pipeline.ingest.routed_batch``): their outcome is recorded, and the rows they fail are already set
 aside by the per-row routing that agrees with them. On a batch, GX only judges (``BOOLEAN_ONLY``), and
 the counts recorded beside its verdicts are the routing pass's (``expectations.routing.tallies``, equal
 to GX's own: ``tests/test_validation.py``); GX would otherwise plan a query per expectation for the

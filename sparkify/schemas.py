@@ -81,6 +81,7 @@ LINEAGE_FIELDS = [
 # expectations it failed, empty when the star tables take it. Later merges and recoveries read this
 # instead of judging history again with whatever the suites say today.
 VERDICT_FIELD = StructField("rejections", ArrayType(StringType(), containsNull=False), nullable=False)
+REJECTIONS = VERDICT_FIELD.name  # array<string>: the quarantine expectations a row fails; kept in staging
 
 
 def with_corrupt_record(schema: StructType) -> StructType:

@@ -18,9 +18,10 @@ import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-from expectations.routing import REJECTIONS, is_accepted
 from sparkify.local_checkpoints import release
 from sparkify.progress import timed
+from sparkify.schemas import REJECTIONS
+from sparkify.staging import is_accepted
 from sparkify.transforms.songs import build_song_keys
 
 log = logging.getLogger(__name__)

@@ -9,6 +9,7 @@ the archive (under its full original path, :func:`archived_root`) is still the s
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -47,6 +48,16 @@ def relative_path_of(file_path: str, prefix: str) -> str:
 def is_relative(source_file: str) -> bool:
     """Whether ``source_file`` is a path relative to its root (not one kept whole, nor absolute)."""
     return not (source_file.startswith("/") or re.match(SCHEME_AND_AUTHORITY, source_file))
+
+
+def is_local(path: str) -> bool:
+    """Whether ``path`` is on the local filesystem (``file:``, ``file://`` or no scheme at all)."""
+    return path.startswith("file:") or "://" not in path
+
+
+def local_path(path: str) -> Path:
+    """A local ``path`` (:func:`is_local`) without its ``file:`` scheme."""
+    return Path(path.removeprefix("file://").removeprefix("file:"))
 
 
 def root_prefix(spark: SparkSession, root: str) -> str:

@@ -244,3 +244,8 @@ def with_lineage(parsed_df: DataFrame, batch_id: str, ingest_time: dt.datetime) 
     return parsed_df.withColumn("batch_id", F.lit(batch_id)).withColumn(
         "ingest_time", F.lit(ingest_time).cast("timestamp")
     )
+
+
+def is_accepted(rejections: Column) -> Column:
+    """A staged row the star tables take: its stored verdict (``schemas.REJECTIONS``) names no expectation."""
+    return F.size(rejections) == 0

@@ -22,7 +22,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import SparkSession
 
 from checkpoints_config import PipelineConfig
-from sparkify import ingest
+from sparkify.pipeline import ingest
 from sparkify.progress import timed
 
 log = logging.getLogger(__name__)

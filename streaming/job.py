@@ -28,7 +28,8 @@ from pyspark.sql.streaming import StreamingQuery
 
 from checkpoints_config import PipelineConfig
 from expectations.validation import load_checks
-from sparkify import ingest, tables
+from sparkify import tables
+from sparkify.pipeline import ingest
 from sparkify.song_keys import HeldSongKeys
 from sparkify.sources import archived_root
 from streaming.listener import BatchLogger

@@ -34,11 +34,11 @@ from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig, join_path
 from expectations.validation import Checks
-from sparkify import ingest, tables
+from sparkify import tables
 from sparkify.background import in_background
-from sparkify.preflight import is_local
+from sparkify.pipeline import ingest
 from sparkify.song_keys import HeldSongKeys
-from sparkify.sources import is_relative, relative_path_of
+from sparkify.sources import is_local, is_relative, relative_path_of
 from streaming import handoff
 from streaming.exactly_once import ReplayGuard, recorded, validated
 

@@ -51,7 +51,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 
 from batch_backfill.job import run_backfill
 from checkpoints_config import PipelineConfig, load_config
-from sparkify import ingest
+from sparkify.pipeline import ingest
 from sparkify.synthetic import GenerateSummary, drip, generate_dataset
 from sparkify.tables import STAR_TABLES
 from tests.conftest import lake_config

@@ -44,7 +44,7 @@ def start_stream(
     }
     with (root / "stream.log").open("ab") as log:  # the child keeps its own descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "sparkify.cli", "stream", *args],
+            [sys.executable, "-m", "sparkify.ops.cli", "stream", *args],
             env=env,
             cwd=root,
             stdout=log,

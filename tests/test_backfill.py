@@ -13,8 +13,8 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from batch_backfill.job import run_backfill
-from sparkify import ingest, status
 from sparkify.keys import songplay_id_of
+from sparkify.pipeline import ingest
 from sparkify.sources import read_whole_files
 from sparkify.tables import SONGPLAYS, ensure_tables
 from tests.builders import TS, utc
@@ -194,7 +194,7 @@ def test_backfill_killed_at_a_step_then_rerun_ends_complete(spark, reference, tm
     monkeypatch.setattr(ingest, step, dies_on_the_events_batch)
     with pytest.raises(KeyboardInterrupt):
         run_backfill(spark, config, out=io.StringIO())
-    unfinished = [(r.dataset, r.rows_staged > 0) for r in status.unfinished_batches(spark, config).collect()]
+    unfinished = [(r.dataset, r.rows_staged > 0) for r in ingest.unfinished_batches(spark, config).collect()]
     assert unfinished == ([] if step == "stage" else [("events", True)])  # what `status` shows
     monkeypatch.setattr(ingest, step, original)
     out = io.StringIO()

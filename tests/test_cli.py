@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from checkpoints_config import load_config, render
-from sparkify.cli import build_parser, main
+from sparkify.ops.cli import build_parser, main
 
 ACCESS_KEY_ID = "AKIATESTSECRET123"
 SECRET_ACCESS_KEY = "wJalrTESTSECRETkey/K7MDENG+bPxRfiCY"

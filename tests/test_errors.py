@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from checkpoints_config import ConfigError
-from sparkify import cli
 from sparkify.errors import UsageError
-from sparkify.lease import WriterLease, lease_store
+from sparkify.ops import cli
+from sparkify.ops.lease import WriterLease, lease_store
 from tests.conftest import ROUTING_ONLY, lake_config
 from tests.landing import land
 from tests.test_backfill import assert_same_star_tables
@@ -51,7 +51,7 @@ def one_line(err: str) -> str:
 
 
 def test_explain_maps_each_kind_of_error_to_its_exit_code():
-    from sparkify.ingest import DataQualityError
+    from expectations.validation import DataQualityError
 
     assert cli.explain(ConfigError("bad key")) == (2, "configuration error: bad key")
     assert cli.explain(UsageError("unknown table 'x'")) == (2, "unknown table 'x'")

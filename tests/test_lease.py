@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from checkpoints_config import load_config
-from sparkify.lease import (
+from sparkify.ops.lease import (
     Holder,
     LeaseError,
     LeaseHeldError,

@@ -15,7 +15,8 @@ from batch_backfill import job as backfill_job
 from batch_backfill.job import run_backfill
 from expectations.suites import SUITE_DIR
 from expectations.validation import load_checks
-from sparkify import ingest, tables
+from sparkify import tables
+from sparkify.pipeline import ingest
 from tests.conftest import lake_config
 from tests.landing import TS, land, lines, play
 from tests.test_backfill import assert_same_star_tables

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from expectations.data_docs import MARKER, SiteDirectoryError, build_data_docs
-from sparkify import cli
+from sparkify.ops import cli
 
 T0 = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 DOCS_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "data_docs.png"

@@ -10,8 +10,8 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from sparkify import merge
-from sparkify.cli import print_rows
-from sparkify.queries import (
+from sparkify.ops.output import print_rows
+from sparkify.ops.queries import (
     read_table,
     register_tables,
     restore_table,

@@ -8,7 +8,8 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from sparkify import ingest, tables
+from sparkify import tables
+from sparkify.pipeline import ingest
 from sparkify.song_keys import HeldSongKeys, staged_song_keys
 from sparkify.tables import ensure_tables
 from sparkify.transforms.songplays import build_songplays

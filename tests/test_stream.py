@@ -15,7 +15,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from batch_backfill.job import run_backfill
 from expectations.validation import ExpectationError, load_checks
-from sparkify import ingest
+from sparkify.pipeline import ingest
 from sparkify.sources import read_whole_files
 from sparkify.tables import ensure_tables
 from streaming import handoff, job

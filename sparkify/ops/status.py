@@ -47,20 +47,3 @@ def rejections(spark: SparkSession, config: PipelineConfig) -> DataFrame:
         .count()
         .orderBy("dataset", F.col("count").desc())
     )
-
-
-def unfinished_batches(spark: SparkSession, config: PipelineConfig) -> DataFrame:
-    """Batches that staged rows but have no pipeline_metrics row: they failed after staging, or are
-    running now. The backfill merges its own again on its next run; a stream batch is replayed when
-    its query restarts."""
-    metrics = spark.read.format("delta").load(config.table_path(tables.PIPELINE_METRICS.name))
-    per_dataset = [
-        spark.read.format("delta")
-        .load(config.table_path(spec.name))
-        .groupBy("batch_id")
-        .agg(F.count("*").alias("rows_staged"), F.min("ingest_time").alias("staged_at"))
-        .join(metrics.select("batch_id"), "batch_id", "left_anti")
-        .select(F.lit(dataset).alias("dataset"), "batch_id", "rows_staged", "staged_at")
-        for dataset, spec in (("songs", tables.STAGING_SONGS), ("events", tables.STAGING_EVENTS))
-    ]
-    return per_dataset[0].unionByName(per_dataset[1]).orderBy("staged_at")

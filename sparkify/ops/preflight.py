@@ -4,18 +4,10 @@ paths, reported as one line that names the setting, instead of a Java stack trac
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 
 from checkpoints_config import ConfigError, PipelineConfig
-from sparkify.ingest import DATASETS, landing_root
-
-
-def is_local(path: str) -> bool:
-    return path.startswith("file:") or "://" not in path
-
-
-def local_path(path: str) -> Path:
-    return Path(path.removeprefix("file://").removeprefix("file:"))
+from sparkify.pipeline.ingest import DATASETS, landing_root
+from sparkify.sources import is_local, local_path
 
 
 def check_landing(config: PipelineConfig) -> None:

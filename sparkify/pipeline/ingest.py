@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from checkpoints_config import PipelineConfig
-from expectations.routing import REJECTIONS, failed_names, is_accepted, tallies, tally_columns, with_verdicts
+from expectations.routing import failed_names, tallies, tally_columns, with_verdicts
 from expectations.suites import Policy, Suite
 from expectations.validation import Checks, DataQualityError, QualityResult, Tallies, Validation
 from sparkify import merge, song_keys, tables
@@ -35,8 +35,9 @@ from sparkify.schemas import (
     QUARANTINE_SCHEMA,
     RAW_EVENT_SCHEMA,
     RAW_SONG_SCHEMA,
+    REJECTIONS,
 )
-from sparkify.staging import RAW_LINE, explode_lines, parse_lines, with_lineage
+from sparkify.staging import RAW_LINE, explode_lines, is_accepted, parse_lines, with_lineage
 from sparkify.transforms.artists import build_artists
 from sparkify.transforms.dedupe import dedupe_by_rank
 from sparkify.transforms.levels import build_level_history
@@ -445,6 +446,23 @@ def record_batch(
     )
     metrics = spark.createDataFrame([row], tables.PIPELINE_METRICS.schema)
     metrics.write.format("delta").mode("append").save(config.table_path(tables.PIPELINE_METRICS.name))
+
+
+def unfinished_batches(spark: SparkSession, config: PipelineConfig) -> DataFrame:
+    """Batches that staged rows but have no pipeline_metrics row: they failed after staging, or are
+    running now. The backfill merges its own again on its next run; a stream batch is replayed when
+    its query restarts."""
+    metrics = spark.read.format("delta").load(config.table_path(tables.PIPELINE_METRICS.name))
+    per_dataset = [
+        spark.read.format("delta")
+        .load(config.table_path(spec.name))
+        .groupBy("batch_id")
+        .agg(F.count("*").alias("rows_staged"), F.min("ingest_time").alias("staged_at"))
+        .join(metrics.select("batch_id"), "batch_id", "left_anti")
+        .select(F.lit(dataset).alias("dataset"), "batch_id", "rows_staged", "staged_at")
+        for dataset, spec in (("songs", tables.STAGING_SONGS), ("events", tables.STAGING_EVENTS))
+    ]
+    return per_dataset[0].unionByName(per_dataset[1]).orderBy("staged_at")
 
 
 def recover_batch(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import errno
 import json
 import logging
@@ -17,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from checkpoints_config import ConfigError, PipelineConfig, load_config, render
+from sparkify.ops.output import print_rows
 
 CONFIG_HELP = "profile (local, s3, emr) or a TOML / classic dl.cfg file; default $SPARKIFY_CONFIG or local"
 
@@ -46,7 +46,7 @@ def explain(error: BaseException) -> tuple[int, str]:
     configuration), 1 for what failed while running."""
     from expectations.validation import DataQualityError
     from sparkify.errors import UsageError
-    from sparkify.lease import LeaseError
+    from sparkify.ops.lease import LeaseError
     from sparkify.session import SparkStartError
 
     text = first_line(error)
@@ -270,7 +270,7 @@ def writing(config: PipelineConfig, job: str) -> Iterator[None]:
     A lease lost meanwhile (taken over after our heartbeat stalled) stops the job: SIGTERM, which the
     stream takes as "stop after this micro-batch"; the command then fails.
     """
-    from sparkify.lease import LeaseError, writer_lease
+    from sparkify.ops.lease import LeaseError, writer_lease
 
     lease = writer_lease(config, job)
     with lease:
@@ -282,7 +282,7 @@ def writing(config: PipelineConfig, job: str) -> Iterator[None]:
 
 def run_backfill(args: argparse.Namespace) -> int:
     from batch_backfill.job import run_backfill as backfill
-    from sparkify.preflight import check_for_writing
+    from sparkify.ops.preflight import check_for_writing
 
     config = load_config(args.config)
     check_for_writing(config)
@@ -301,7 +301,7 @@ def run_backfill(args: argparse.Namespace) -> int:
 def run_stream(args: argparse.Namespace) -> int:
     import threading
 
-    from sparkify.preflight import check_for_writing
+    from sparkify.ops.preflight import check_for_writing
     from streaming.job import run_stream as stream
     from streaming.job import stop_on_signals
 
@@ -323,7 +323,7 @@ def run_query(args: argparse.Namespace) -> int:
     from pyspark.errors import AnalysisException
 
     from sparkify.errors import UsageError
-    from sparkify.queries import register_tables, tables_named_in
+    from sparkify.ops.queries import register_tables, tables_named_in
 
     config = load_config(args.config)
     names = tables_named_in(args.sql)
@@ -340,8 +340,9 @@ def run_query(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     """Read-only: what exists is shown, nothing is created, and no lease is needed."""
     from batch_backfill.job import pending_files
-    from sparkify import ingest, status
-    from sparkify.lease import current_holder
+    from sparkify.ops import status
+    from sparkify.ops.lease import current_holder
+    from sparkify.pipeline import ingest
 
     config = load_config(args.config)
     holder = current_holder(config)
@@ -370,14 +371,14 @@ def run_status(args: argparse.Namespace) -> int:
         root = ingest.landing_root(config, dataset)
         print(f"  {dataset.name:<7} {len(pending_files(spark, config, dataset, root)):,}  ({root})")
     print("\nbatches staged but not finished (failed after staging, or running now):")
-    print_rows(status.unfinished_batches(spark, config), "table")
+    print_rows(ingest.unfinished_batches(spark, config), "table")
     print("\nquarantined lines by reason:")
     print_rows(status.rejections(spark, config), "table")
     return 0
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from sparkify.queries import check_table_name, table_history
+    from sparkify.ops.queries import check_table_name, table_history
 
     config = load_config(args.config)
     check_table_name(args.table)
@@ -390,7 +391,7 @@ def run_restore(args: argparse.Namespace) -> int:
     """Rewind a table, after asking (``--yes`` to skip), holding the writer lease; who and why go into
     the commit's user metadata."""
     from sparkify.errors import UsageError
-    from sparkify.queries import check_table_name, check_version, restore_table
+    from sparkify.ops.queries import check_table_name, check_version, restore_table
 
     config = load_config(args.config)
     check_table_name(args.table)
@@ -414,7 +415,7 @@ def run_restore(args: argparse.Namespace) -> int:
 
 
 def run_changes(args: argparse.Namespace) -> int:
-    from sparkify.queries import check_table_name, table_changes
+    from sparkify.ops.queries import check_table_name, table_changes
 
     config = load_config(args.config)
     check_table_name(args.table)
@@ -429,7 +430,7 @@ def run_quality_report(args: argparse.Namespace) -> int:
     saying what to run first, as ``history`` does."""
     from expectations.data_docs import build_data_docs, check_site_dir, collect_recent_results
     from sparkify.errors import UsageError
-    from sparkify.queries import existing_table
+    from sparkify.ops.queries import existing_table
     from sparkify.tables import QUALITY_RESULTS
 
     config = load_config(args.config)
@@ -447,9 +448,9 @@ def run_quality_check(args: argparse.Namespace) -> int:
     """The star-table suites, now, holding the writer lease; exit 1 if a ``fail`` expectation failed."""
     from expectations.validation import load_checks
     from sparkify.errors import UsageError
-    from sparkify.preflight import check_writable
-    from sparkify.star_checks import check_star_tables, star_summary
-    from sparkify.status import lake_exists
+    from sparkify.ops.preflight import check_writable
+    from sparkify.ops.status import lake_exists
+    from sparkify.pipeline.star_checks import check_star_tables, star_summary
 
     config = load_config(args.config)
     checks = load_checks(config.quality)  # a broken suite or policy fails before any JVM starts
@@ -467,7 +468,7 @@ def data_docs_dir(config: PipelineConfig, out: str | None) -> Path:
     """Where ``quality report`` writes the site: ``--out``, else next to the tables when they are local
     (``<output root>/_data_docs``), else ``./sparkify-data-docs`` (GX writes sites to local files)."""
     from sparkify.errors import UsageError
-    from sparkify.preflight import is_local, local_path
+    from sparkify.sources import is_local, local_path
 
     if out is not None:
         if not is_local(out):
@@ -477,31 +478,9 @@ def data_docs_dir(config: PipelineConfig, out: str | None) -> Path:
     return (local_path(root) / "_data_docs" if is_local(root) else Path("sparkify-data-docs")).absolute()
 
 
-def print_rows(df, fmt: str, out=None) -> None:  # type: ignore[no-untyped-def]
-    """Print a DataFrame as an aligned table, CSV, or JSON lines (one object a line)."""
-    out = out or sys.stdout
-    columns = df.columns
-    rows = [r.asDict() for r in df.collect()]
-    if fmt == "json":
-        for r in rows:
-            out.write(json.dumps(r, default=str) + "\n")
-    elif fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        cells = [[("NULL" if r[c] is None else str(r[c])) for c in columns] for r in rows]
-        widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
-        line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()  # noqa: E731
-        out.write(line(columns) + "\n" + line(["-" * w for w in widths]) + "\n")
-        for row in cells:
-            out.write(line(row) + "\n")
-        out.write(f"({len(rows)} row{'s' if len(rows) != 1 else ''})\n")
-
-
 def run_demo(args: argparse.Namespace) -> int:
-    from sparkify.demo import run_demo as demo
-    from sparkify.preflight import check_writable
+    from sparkify.ops.demo import run_demo as demo
+    from sparkify.ops.preflight import check_writable
 
     config = load_config(args.config)
     check_writable(config)

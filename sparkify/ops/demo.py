@@ -12,8 +12,9 @@ from pyspark.sql import SparkSession
 
 from batch_backfill.job import run_backfill
 from checkpoints_config import PipelineConfig
-from sparkify.queries import read_table, register_tables
-from sparkify.status import freshness
+from sparkify.ops.output import print_rows
+from sparkify.ops.queries import read_table, register_tables
+from sparkify.ops.status import freshness
 from sparkify.synthetic import drip, generate_dataset
 from sparkify.tables import ALL_TABLES
 from streaming.job import run_stream
@@ -41,8 +42,6 @@ def run_demo(
 ) -> None:
     """Generate (once) a small dataset into ``landing``, backfill it, stream a drip of new files for
     ``stream_seconds``, then print what the tables hold, how fresh they were, and a time-travel query."""
-    from sparkify.cli import print_rows
-
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     song_files = len(list(landing.glob("song_data/**/*.json")))
     event_files = len(list(landing.glob("log_data/**/*.json")))

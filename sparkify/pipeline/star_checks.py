@@ -13,7 +13,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig
 from expectations.validation import STAR_SUITE_PREFIX, Checks, Validation
-from sparkify import ingest, tables
+from sparkify import tables
+from sparkify.pipeline import ingest
 
 
 def star_batches(spark: SparkSession, config: PipelineConfig) -> dict[str, DataFrame]:
