@@ -124,21 +124,28 @@ def with_verdicts(parsed_df: DataFrame, suite: Suite) -> DataFrame:
     )
 
 
+def tally_keys(e: Expectation) -> tuple[str, str, str]:
+    """The names of ``e``'s three counts in :func:`tally_columns`: its rows and their nulls are shared by
+    the expectations with the same row_condition (and column), its failing rows are its own."""
+    condition = e.kwargs.get("row_condition") or ""
+    return f"rows|{condition}", f"nulls|{condition}|{e.column}", f"failing|{e.name}"
+
+
 def tally_columns(suite: Suite, within: Column) -> list[Column]:
     """The aggregates :func:`tallies` reads, over the rows ``within`` holds true for (and ``failures``):
-    for each expectation judged row by row, the rows it applies to, their nulls in its column, and the
-    rows that fail it."""
-    out = []
-    for i, e in enumerate(suite.expectations):
+    for each expectation judged row by row, the rows it applies to, their nulls in its column (where its
+    percent needs them), and the rows that fail it; each count once, however many expectations share it."""
+    counts: dict[str, Column] = {}
+    for e in suite.expectations:
         if e.type == OF_TYPE:
             continue
+        rows, nulls, failing = tally_keys(e)
         judged = within & applies(e)
-        out += [
-            F.count(F.when(judged, 1)).alias(f"rows_{i}"),
-            F.count(F.when(judged & F.col(e.column).isNull(), 1)).alias(f"nulls_{i}"),
-            F.count(F.when(judged & F.array_contains(F.col(FAILURES), e.name), 1)).alias(f"failing_{i}"),
-        ]
-    return out
+        counts.setdefault(rows, F.count(F.when(judged, 1)))
+        if e.type not in PERCENT_OF_ALL_ROWS:
+            counts.setdefault(nulls, F.count(F.when(judged & F.col(e.column).isNull(), 1)))
+        counts[failing] = F.count(F.when(within & F.array_contains(F.col(FAILURES), e.name), 1))
+    return [column.alias(name) for name, column in counts.items()]
 
 
 def tallies(counts: Row, suite: Suite, schema: StructType) -> dict[str, dict[str, Any]]:
@@ -146,12 +153,13 @@ def tallies(counts: Row, suite: Suite, schema: StructType) -> dict[str, dict[str
     :func:`tally_columns`: element, unexpected and percent counts, or for a type expectation the type
     observed in ``schema`` (GX's ``_format_map_output`` and ``_validate_spark``)."""
     out: dict[str, dict[str, Any]] = {}
-    for i, e in enumerate(suite.expectations):
+    for e in suite.expectations:
         if e.type == OF_TYPE:
             out[e.name] = {"observed_value": type(schema[e.column].dataType).__name__}
             continue
-        rows, nulls, failing = counts[f"rows_{i}"], counts[f"nulls_{i}"], counts[f"failing_{i}"]
-        over = rows if e.type in PERCENT_OF_ALL_ROWS else rows - nulls
+        rows_key, nulls_key, failing_key = tally_keys(e)
+        rows, failing = counts[rows_key], counts[failing_key]
+        over = rows if e.type in PERCENT_OF_ALL_ROWS else rows - counts[nulls_key]
         out[e.name] = {
             "element_count": rows,
             "unexpected_count": failing if rows or e.type in COUNTED_BY_FILTER else None,
