@@ -93,6 +93,12 @@ def routed_count(df, e) -> int:
     return df.withColumn("_fails", failure_predicate(e, df.schema)).filter("_fails").count()
 
 
+def written_suite(directory, name: str, expectations: list[dict]) -> Suite:
+    """A suite file ``<directory>/<name>.json`` holding ``expectations``, loaded as the jobs load one."""
+    (directory / f"{name}.json").write_text(json.dumps({"name": name, "expectations": expectations}))
+    return load_suite(name, directory)
+
+
 def judged_and_tallied(validator: Validator, df, suite: Suite) -> list[QualityResult]:
     """What a batch records: GX's verdicts (gate and rest) with the routing pass's counts."""
     counts = df.withColumn(FAILURES, failed_names(suite.expectations, df.schema))
@@ -183,9 +189,10 @@ def test_a_batch_records_what_gx_alone_would_report(spark, validator, suite_name
 
 
 def test_mostly_decides_success_not_which_rows_fail(spark, tmp_path):
-    raw = {
-        "name": "tolerant",
-        "expectations": [
+    suite = written_suite(
+        tmp_path,
+        "tolerant",
+        [
             {
                 "type": "expect_column_values_to_not_be_null",
                 "kwargs": {"column": "x", "mostly": 0.7},
@@ -203,9 +210,7 @@ def test_mostly_decides_success_not_which_rows_fail(spark, tmp_path):
                 "meta": {"name": "x_strictly_inside"},
             },
         ],
-    }
-    (tmp_path / "tolerant.json").write_text(json.dumps(raw))
-    suite = load_suite("tolerant", tmp_path)
+    )
     df = spark.createDataFrame([(1,), (2,), (3,), (None,)], "x INT")
     outcome = {r.expectation: r for r in Validator([suite]).validate(df, "tolerant", "b-1", "test").results}
     present, inside = outcome["x_mostly_present"], outcome["x_strictly_inside"]
@@ -224,25 +229,26 @@ def test_results_are_not_kept_in_the_context(spark, validator):
 
 
 def test_an_expectation_gx_cannot_evaluate_stops_with_its_name(spark, tmp_path):
-    raw = {
-        "name": "broken",
-        "expectations": [
+    suite = written_suite(
+        tmp_path,
+        "broken",
+        [
             {
                 "type": "expect_column_values_to_not_be_null",
                 "kwargs": {"column": "missing"},
                 "meta": {"name": "m"},
             }
         ],
-    }
-    (tmp_path / "broken.json").write_text(json.dumps(raw))
+    )
     with pytest.raises(ExpectationError, match="expectation 'm' of suite broken could not be evaluated"):
-        Validator([load_suite("broken", tmp_path)]).validate(spark.range(2), "broken", "b", "t")
+        Validator([suite]).validate(spark.range(2), "broken", "b", "t")
 
 
 def test_a_suite_naming_a_column_the_batch_lacks_stops_the_routing_with_its_name(spark, tmp_path):
-    raw = {
-        "name": "elsewhere",
-        "expectations": [
+    suite = written_suite(
+        tmp_path,
+        "elsewhere",
+        [
             {
                 "type": "expect_column_values_to_not_be_null",
                 "kwargs": {"column": "x"},
@@ -254,17 +260,17 @@ def test_a_suite_naming_a_column_the_batch_lacks_stops_the_routing_with_its_name
                 "meta": {"name": "unroutable", "policy": "warn"},
             },
         ],
-    }
-    (tmp_path / "elsewhere.json").write_text(json.dumps(raw))
+    )
     df = spark.createDataFrame([(1, False)], "x INT, is_malformed BOOLEAN")
     with pytest.raises(SuiteError, match="unroutable names column 'no_such_field', which the batch lacks"):
-        with_verdicts(df, load_suite("elsewhere", tmp_path))
+        with_verdicts(df, suite)
 
 
 def test_a_row_fails_every_expectation_it_breaks_and_is_rejected_by_quarantine_ones_only(spark, tmp_path):
-    raw = {
-        "name": "mixed",
-        "expectations": [
+    suite = written_suite(
+        tmp_path,
+        "mixed",
+        [
             {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x"}, "meta": {"name": "q"}},
             {
                 "type": "expect_column_values_to_be_between",
@@ -272,20 +278,18 @@ def test_a_row_fails_every_expectation_it_breaks_and_is_rejected_by_quarantine_o
                 "meta": {"name": "w", "policy": "warn"},
             },
         ],
-    }
-    (tmp_path / "mixed.json").write_text(json.dumps(raw))
+    )
     df = spark.createDataFrame(
         [(1, False, []), (-1, False, []), (None, False, []), (None, True, ["unparseable_json"])],
         f"x INT, is_malformed BOOLEAN, {PARSE_ERRORS} ARRAY<STRING>",
     )
-    mixed = load_suite("mixed", tmp_path)
-    routed = with_verdicts(df, mixed).select(FAILURES, "rejections").collect()
+    routed = with_verdicts(df, suite).select(FAILURES, "rejections").collect()
     assert [tuple(r) for r in routed] == [
         ([], []),
         (["w"], []),
         (["q"], ["q"]),
         (["q"], ["unparseable_json"]),
     ]
-    warn_only = Suite("mixed", tuple(replace(e, policy=Policy.WARN) for e in mixed.expectations))
+    warn_only = Suite("mixed", tuple(replace(e, policy=Policy.WARN) for e in suite.expectations))
     routed = with_verdicts(df, warn_only).select(FAILURES, "rejections").collect()
     assert [tuple(r) for r in routed] == [([], []), (["w"], []), (["q"], []), (["q"], ["unparseable_json"])]
