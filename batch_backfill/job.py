@@ -92,11 +92,12 @@ def run_backfill(
         )
         progress = Progress(f"backfill {dataset.name}", total=len(pending), unit="files", stream=out)
         sized = [(f.source_file, f.size) for f in pending]
+        routing = ingest.Routing.of(dataset, checks)
         for i, chunk in enumerate(chunk_files(sized, chunk_bytes, chunk_files_max)):
             batch_id = f"{BATCH_PREFIX}{dataset.name}-{run_id}-{i:05d}"
             files_df = read_chunk(spark, roots, [(f, place_of[f]) for f, _ in chunk])
             result = ingest.ingest_files(
-                spark, config, dataset, files_df, batch_id, checks, exclusive=True, job="backfill"
+                spark, config, routing, files_df, batch_id, checks, exclusive=True, job="backfill"
             )
             results.append(result)
             for f, _ in chunk:

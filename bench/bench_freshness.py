@@ -136,15 +136,36 @@ class Outcome:
     drip_seconds: float
     catch_up_s: float  # after the drip ended, until the stream had committed every landed file
     loads: list[str]
+    drip_began: float  # epoch seconds
+    warmup_s: float  # files landed this early in the drip are the stream's warm-up (--warmup)
+
+    @property
+    def steady(self) -> list[Fresh]:
+        """The files landed after the warm-up: what the steady-state figures are over."""
+        return [r for r in self.results if r.file.landed - self.drip_began >= self.warmup_s]
 
     @property
     def freshness(self) -> list[float]:
-        """Seconds per dripped file; a file that never reached songplays counts as infinitely late."""
-        return [r.seconds if r.seconds is not None else float("inf") for r in self.results]
+        """Seconds per file of the steady drip; a file that never reached songplays counts as infinitely
+        late."""
+        return seconds_of(self.steady)
+
+    @property
+    def freshness_all(self) -> list[float]:
+        """:attr:`freshness` over every dripped file, the warm-up's included."""
+        return seconds_of(self.results)
 
     @property
     def p95(self) -> float:
         return percentile(self.freshness, 95)
+
+    @property
+    def p95_all(self) -> float:
+        return percentile(self.freshness_all, 95)
+
+
+def seconds_of(results: list[Fresh]) -> list[float]:
+    return [r.seconds if r.seconds is not None else float("inf") for r in results]
 
 
 class CommitWatcher:
@@ -195,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--interval", type=float, default=8.0, help="seconds between dripped event files")
     parser.add_argument("--seconds", type=float, default=240.0, help="how long to drip")
+    parser.add_argument(
+        "--warmup", type=float, default=20.0,
+        help="the first seconds of the drip: their files are reported apart from the steady state's",
+    )  # fmt: skip
     parser.add_argument("--trigger", default="1 second", help="the stream's trigger interval")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed for each wait")
     parser.add_argument("--work", type=Path, default=BENCH / "out" / "freshness")
@@ -279,7 +304,7 @@ def run_once(args: argparse.Namespace, work: Path, extra_env: dict[str, str] | N
     steps = step_timings(stream_log, began_epoch, drip_began)
     return Outcome(
         world, summary, commands, backfill_s, results, metrics, progress, steps, returncode, stop_s,
-        memory.result.peak_bytes, drip_ended - drip_began, catch_up_s, loads,
+        memory.result.peak_bytes, drip_ended - drip_began, catch_up_s, loads, drip_began, args.warmup,
     )  # fmt: skip
 
 
@@ -574,12 +599,11 @@ def plot_freshness(o: Outcome, path: Path) -> bool:
 def render_report(args: argparse.Namespace, o: Outcome, plotted: bool = False) -> str:
     results, metrics, progress, summary, world = o.results, o.metrics, o.progress, o.summary, o.world
 
-    measured = [r.seconds for r in results if r.seconds is not None]
     missing = [r for r in results if r.seconds is None]
-    all_values = measured + [float("inf")] * len(missing)
-    p50, p95 = percentile(all_values, 50), percentile(all_values, 95)
+    steady, every = o.freshness, o.freshness_all
+    p50, p95 = percentile(steady, 50), percentile(steady, 95)
     verdict = "PASS" if p95 <= TARGET_P95_S else "FAIL"
-    committed = [r.committed - r.file.landed for r in results if r.committed is not None]
+    committed = [r.committed - r.file.landed for r in o.steady if r.committed is not None]
     events_metrics = [m for m in metrics if dataset_of(m) == "events" and m["rows_in"]]
     waited = [r.waited for r in results if r.waited is not None]
     in_batch = [r.in_batch for r in results if r.in_batch is not None]
@@ -609,13 +633,18 @@ def render_report(args: argparse.Namespace, o: Outcome, plotted: bool = False) -
             ["measure", "files / batches", "p50 s", "p95 s", "max s"],
             [
                 (
-                    "**freshness: landing → plays visible in songplays (this bench)**",
-                    str(len(all_values)),
+                    f"**freshness: landing → plays visible in songplays (this bench), files landed "
+                    f"from {o.warmup_s:g} s into the drip on**",
+                    str(len(steady)),
                     f"**{p50:.2f}**",
                     f"**{p95:.2f}**",
-                    f"{max(all_values, default=float('nan')):.2f}",
+                    f"{max(steady, default=float('nan')):.2f}",
                 ),
                 stats_row("same, to the songplays commit's own timestamp", committed),
+                stats_row(
+                    f"same, every dripped file (the first {o.warmup_s:g} s, the stream's warm-up, included)",
+                    every,
+                ),
                 stats_row(
                     "pipeline_metrics.landing_latency_ms, events query (batch end − oldest file)", latency
                 ),
@@ -629,7 +658,8 @@ def render_report(args: argparse.Namespace, o: Outcome, plotted: bool = False) -
             ],
         ),
         "",
-        f"**p95 freshness {p95:.2f} s (target ≤ {TARGET_P95_S:g} s): {verdict}.** "
+        f"**p95 freshness {p95:.2f} s in the steady drip (target ≤ {TARGET_P95_S:g} s): {verdict}.** "
+        f"Over every dripped file, the first {o.warmup_s:g} s included: p95 {o.p95_all:.2f} s. "
         f"{len(missing)} dripped file(s) never reached songplays."
         + (
             " The stream exited 0 after SIGTERM"
@@ -657,6 +687,11 @@ def render_report(args: argparse.Namespace, o: Outcome, plotted: bool = False) -
         "",
         "## How freshness is measured",
         "",
+        f"- **Steady drip**: the files landed in the drip's first {o.warmup_s:g} s (`--warmup`) are the "
+        "stream's warm-up, reported apart: its first batches with data run in a JVM that has not yet "
+        "loaded and compiled the code of a MERGE, of Great Expectations' metrics and so on, and take about "
+        "twice as long as the later ones. A stream runs for weeks, so the SPEC's steady drip is what "
+        "follows; the figure over every file is given beside it.",
         "- **Landing**: the event file's mtime. `drip` lands through `LocalLander` (hidden temp file, then "
         "an atomic rename), so the file is visible to the stream from about that instant; the drip's "
         "progress callback, which runs just after the file and its 5 songs landed, came "
@@ -882,14 +917,16 @@ def render_comparison(args: argparse.Namespace, runs: list[Run], plotted: bool) 
         "## Result per run",
         "",
         "Freshness per dripped event file = first moment all its plays are readable in songplays − its "
-        "landing time; a file that never arrived counts as infinitely late.",
+        "landing time; a file that never arrived counts as infinitely late. The figures are over the "
+        f"files landed from {args.warmup:g} s into the drip on (the steady drip; freshness.md says why), "
+        "except the column that includes the warm-up.",
         "",
     ]
     rows = []
     for r in runs:
         o = r.outcome
         if o is None:
-            rows.append((r.round, r.mode, "–", "–", "–", "–", "–", "–", "–", "–", "–", "–", r.error))
+            rows.append((r.round, r.mode, "–", "–", "–", "–", "–", "–", "–", "–", "–", "–", "–", r.error))
             continue
         f = o.freshness
         durations = events_durations(o)
@@ -901,6 +938,7 @@ def render_comparison(args: argparse.Namespace, runs: list[Run], plotted: bool) 
                 f"{percentile(f, 50):.2f}",
                 f"**{o.p95:.2f}**",
                 f"{max(f, default=float('nan')):.2f}",
+                f"{o.p95_all:.2f}",
                 f"{files_per_batch(o):.1f}",
                 f"{median(durations):.2f} / {percentile(durations, 95):.2f}",
                 step_median(o, "events: validate with Great Expectations"),
@@ -911,9 +949,9 @@ def render_comparison(args: argparse.Namespace, runs: list[Run], plotted: bool) 
             )
         )
     lines += md_table(
-        ["round", "mode", "files", "p50 s", "p95 s", "max s", "files / events batch",
-         "events batch s (median / p95)", "GX on events s (median)", "GX on songs s (median)",
-         "wait for the batch s (median)", "load at drip end (1/5/15)", "stream"],
+        ["round", "mode", "files", "p50 s", "p95 s", "max s", "p95 s, warm-up included",
+         "files / events batch", "events batch s (median / p95)", "GX on events s (median)",
+         "GX on songs s (median)", "wait for the batch s (median)", "load at drip end (1/5/15)", "stream"],
         rows,
     )  # fmt: skip
     lines += ["", "## Per mode", ""]

@@ -479,6 +479,7 @@ def run_memory(
     lines = [line_count([p]) for p in files]
     root = str(work / "tiny" / "log_data")
     checks = gx_validation.load_checks(lake_config(work, gx=True).quality)  # the job's own, long-lived
+    routing = ingest.Routing.of(ingest.EVENTS, checks)
     store = checks.validator.context.validation_results_store  # type: ignore[union-attr]
     jsc = spark.sparkContext._jsc  # type: ignore[attr-defined]
     java = jvm_pid()
@@ -490,7 +491,7 @@ def run_memory(
         t0 = time.perf_counter()
         batch_df = files_batch(spark, root, [path])
         with ingest.routed_batch(
-            ingest.EVENTS, batch_df, f"memory-{i:05d}", dt.datetime.now(dt.UTC), checks
+            routing, batch_df, f"memory-{i:05d}", dt.datetime.now(dt.UTC), checks
         ) as routed:
             if routed.validated() is None:
                 raise RuntimeError(f"batch {i}: GX did not validate it")

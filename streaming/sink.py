@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -124,6 +125,7 @@ class PlaysFirst:
         self.max_wait_s = max_wait_s
         self._running = 0
         self._idle = threading.Condition()
+        self._songplays = threading.Lock()
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
@@ -141,6 +143,15 @@ class PlaysFirst:
         with self._idle:
             return self._idle.wait_for(lambda: self._running == 0, timeout=self.max_wait_s)
 
+    @contextlib.contextmanager
+    def songplays(self) -> Iterator[None]:
+        """One songplays MERGE at a time. The events batches' new plays and the songs-dimensions batches'
+        resolved plays both go to the recent months: run at once, the second to commit conflicted
+        (``ConcurrentAppendException``) and did its whole MERGE again, up to four times in a two-minute
+        drip (bench_freshness), where waiting for the other's commit costs at most that MERGE."""
+        with self._songplays:
+            yield
+
 
 @dataclass
 class RawFilesSink(QuerySink):
@@ -154,8 +165,10 @@ class RawFilesSink(QuerySink):
     # them, the events query reads them); None: this query's own.
     song_keys: HeldSongKeys | None = None
     _newest_staged: int = field(default=-1, init=False)  # handoff.newest_staged at the start
+    routing: ingest.Routing = field(init=False)
 
     def __post_init__(self) -> None:
+        self.routing = ingest.Routing.of(self.dataset, self.checks)
         if self.song_keys is None:
             self.song_keys = HeldSongKeys(self.config.table_path(tables.STAGING_SONGS.name))
 
@@ -174,7 +187,7 @@ class RawFilesSink(QuerySink):
                 staged = handoff.staged_labels(spark, self.config, self.dataset, list(landed), label)
             elsewhere = handoff.taken_elsewhere(staged, label)
             fresh = batch.filter(~F.col("source_file").isin(elsewhere)) if elsewhere else batch
-            routed = ingest.routed_batch(self.dataset, fresh, label, started_at, self.checks)
+            routed = ingest.routed_batch(self.routing, fresh, label, started_at, self.checks)
             with self.plays_first.running(), routed as rows:
                 recording = None  # GX's record, written as soon as GX is done, beside the batch's writes
                 if not (may_replay and validated(spark, self.config, self.dataset.name, label)):
@@ -203,8 +216,16 @@ class RawFilesSink(QuerySink):
             self.song_keys.refresh(spark)
             return
         with self.song_keys.current(spark) as keys:
-            # GX finishes on the whole batch before the MERGE writes; its source is computed beside.
-            ingest.merge_new_plays(spark, self.config, rows.accepted_df, keys, ready=rows.validated)
+            turn = functools.partial(self.songplays_turn, rows)
+            ingest.merge_new_plays(spark, self.config, rows.accepted_df, keys, turn=turn)
+
+    @contextlib.contextmanager
+    def songplays_turn(self, rows: ingest.RoutedBatch) -> Iterator[None]:
+        """Where the batch's songplays MERGE writes: once GX has finished on the whole batch (its source is
+        computed beside GX; this raises what GX raised), and in songplays' turn (PlaysFirst.songplays)."""
+        rows.validated()
+        with self.plays_first.songplays():
+            yield
 
 
 def record_validation(spark: SparkSession, config: PipelineConfig, rows: ingest.RoutedBatch) -> None:
@@ -241,8 +262,14 @@ class DimensionSink(QuerySink):
             try:
                 counts = rows.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first()
                 if counts["n"]:
-                    give_way = self.plays_first.give_way
-                    ingest.merge_dimensions(spark, self.config, self.dataset, rows, give_way=give_way)
+                    ingest.merge_dimensions(
+                        spark,
+                        self.config,
+                        self.dataset,
+                        rows,
+                        give_way=self.plays_first.give_way,
+                        songplays_turn=self.plays_first.songplays,
+                    )
             finally:
                 rows.unpersist()
         result = ingest.BatchResult(

@@ -139,7 +139,7 @@ def ingest_batch(spark, config, checks, files: list[str], batch_id: str) -> None
             ingest.ingest_files(
                 spark,
                 config,
-                dataset,
+                ingest.Routing.of(dataset, checks),
                 read_whole_files(spark, root, only),
                 f"{batch_id}-{dataset.name}",
                 checks,

@@ -12,6 +12,7 @@ from dataclasses import replace
 import pyspark.sql.functions as F
 import pytest
 from pyspark.sql.types import BooleanType, StructField, StructType
+from pyspark.testing import assertDataFrameEqual
 
 from expectations.routing import (
     FAILURES,
@@ -24,8 +25,11 @@ from expectations.routing import (
 from expectations.suites import SUITE_DIR, Policy, Suite, SuiteError, load_suite
 from expectations.validation import ExpectationError, QualityResult, Validator
 from sparkify import tables
+from sparkify.pipeline import ingest
 from sparkify.schemas import EVENT_COLUMN_NAMES, RAW_EVENT_SCHEMA, RAW_SONG_SCHEMA, staging_schema
-from sparkify.staging import PARSE_ERRORS
+from sparkify.staging import PARSE_ERRORS, explode_lines, parse_lines, with_lineage
+from tests.builders import TS
+from tests.landing import lines, play
 
 pytestmark = pytest.mark.spark
 
@@ -293,3 +297,46 @@ def test_a_row_fails_every_expectation_it_breaks_and_is_rejected_by_quarantine_o
     warn_only = Suite("mixed", tuple(replace(e, policy=Policy.WARN) for e in suite.expectations))
     routed = with_verdicts(df, warn_only).select(FAILURES, "rejections").collect()
     assert [tuple(r) for r in routed] == [([], []), (["w"], []), (["q"], []), (["q"], ["unparseable_json"])]
+
+
+def test_a_routing_reused_across_batches_routes_each_as_the_functions_do(spark, routing_only):
+    """A job builds its routing once (``ingest.Routing.of``) and reuses its column expressions for every
+    batch: each batch, the second as much as the first, ends exactly as parse_lines and with_verdicts
+    built for it alone would route it, its counts included."""
+    dataset = ingest.EVENTS
+    suite = routing_only.suite(dataset.suite_name)
+    routing = ingest.Routing.of(dataset, routing_only)
+    started_at = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
+    gold = play("7", 2, 1, TS + 1, None, None, None, level="gold")  # fails an in_set expectation
+    logged_out = play("", 2, 2, TS, None, None, None)
+    ts_as_text = play("8", 3, 0, TS, "Hysteria", "Muse", 227.0, sessionId="3")  # a wrong type
+    batches = [
+        [("a.json", lines(play("42", 1, 0, TS, "Uprising", "Muse", 236.4), "{truncated"))],
+        [("b.json", lines(gold, logged_out)), ("c.json", lines(ts_as_text, "not json at all"))],
+    ]
+    rejections = [
+        [("a.json", 2, ["unparseable_json"])],
+        [
+            ("b.json", 1, ["level_known"]),
+            ("b.json", 2, ["play_has_user_id"]),
+            ("c.json", 1, ["wrong_type:sessionId"]),
+            ("c.json", 2, ["unparseable_json"]),
+        ],
+    ]
+    for i, files in enumerate(batches):
+        files_df = spark.createDataFrame(
+            [(f, 0, text) for f, text in files], "source_file STRING, landed_at BIGINT, value STRING"
+        )
+        expected = (
+            parse_lines(explode_lines(files_df), dataset.raw_schema, dataset.renames)
+            .transform(with_verdicts, suite)
+            .transform(with_lineage, f"b{i}", started_at)
+        )
+        actual = routing.rows(files_df, f"b{i}", started_at)
+        assertDataFrameEqual(actual, expected)
+        assert (
+            actual.agg(*routing.counts).first()
+            == expected.agg(*ingest.Routing.of(dataset, routing_only).counts).first()
+        )
+        rejected = actual.filter(F.size("rejections") > 0).select("source_file", "line_number", "rejections")
+        assert sorted(tuple(r) for r in rejected.collect()) == rejections[i]
