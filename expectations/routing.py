@@ -119,7 +119,7 @@ def with_verdicts(parsed_df: DataFrame, suite: Suite) -> DataFrame:
 @dataclass(frozen=True, eq=False)
 class Verdicts:
     """:func:`with_verdicts` for one suite and one schema, its two columns built once: a job reuses them
-    for every batch (building them is over a thousand py4j calls, some 0.2 s, planning them a few ms)."""
+    for every batch (building them is over a thousand py4j calls)."""
 
     failures: Column
     rejections: Column

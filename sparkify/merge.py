@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 
 import pyspark.sql.functions as F
 from delta.tables import DeltaTable
@@ -27,10 +27,6 @@ from sparkify.transforms.users import USER_RANK_SQL
 log = logging.getLogger(__name__)
 
 NOTHING = "FALSE"  # the scope of an empty source
-
-# Where a MERGE's writes run, entered once its source is computed and held: the stream waits there for
-# Great Expectations and for its turn at songplays (streaming.sink.PlaysFirst.songplays).
-Turn = Callable[[], AbstractContextManager[object]]
 
 
 def is_empty(table: DeltaTable) -> bool:
@@ -97,13 +93,11 @@ def upsert(
         return retry_on_conflict(attempt, f"MERGE into {path}")
 
 
-def merge_songplays(
-    spark: SparkSession, path: str, songplays_df: DataFrame, exclusive: bool = False, turn: Turn = nullcontext
-) -> None:
+def merge_songplays(spark: SparkSession, path: str, songplays_df: DataFrame, exclusive: bool = False) -> None:
     """songplays by songplay_id, within the batch's months. A matched play is updated only by a better
     row: one that has a song where it had none, or a smaller song_id (then the smaller values)."""
     better = compare(SONGPLAY_RANK_SQL, "<")
-    upsert_by_time(spark, path, songplays_df, ["songplay_id"], better, exclusive, turn)
+    upsert_by_time(spark, path, songplays_df, ["songplay_id"], better, exclusive)
 
 
 def merge_new_songplays(
@@ -111,17 +105,18 @@ def merge_new_songplays(
     path: str,
     songplays_df: DataFrame,
     exclusive: bool = False,
-    turn: Turn = nullcontext,
+    ready: Callable[[], object] = lambda: None,
 ) -> None:
     """:func:`merge_songplays` for plays just staged, whose keys are almost all new: first an insert-only
     MERGE (Delta then skips the pass that finds the files to rewrite: measured 2.96 s against 3.85 s for
     a batch of ~600 plays), and only if a key was already there, the full MERGE for the same rows (the
     inserted ones then match equal rows and change nothing).
 
-    The MERGEs run inside ``turn`` (:data:`Turn`), entered once the source is computed and held: the
-    stream waits there for Great Expectations, whose jobs the source's computation ran beside.
+    ``ready`` is called once the source is computed and held, before anything is written: the stream
+    waits there for Great Expectations, whose jobs the source's computation ran beside.
     """
-    with held_in_time_scope(songplays_df, path) as (source, scope), turn():
+    with held_in_time_scope(songplays_df, path) as (source, scope):
+        ready()
         if scope == NOTHING:
             return
         inserted = upsert(spark, path, source, ["songplay_id"], None, scope=scope, exclusive=exclusive)
@@ -152,15 +147,12 @@ def upsert_by_time(
     keys: Sequence[str],
     better: str | None,
     exclusive: bool = False,
-    turn: Turn = nullcontext,
 ) -> None:
     """:func:`upsert` within the :func:`time_scope` of the source, which is computed once for both (it is
-    read twice), inside ``turn`` (:data:`Turn`); an empty source writes nothing, not even an empty
-    commit."""
+    read twice); an empty source writes nothing, not even an empty commit."""
     with held_in_time_scope(source_df, path) as (source, scope):
         if scope != NOTHING:
-            with turn():
-                upsert(spark, path, source, keys, better, scope=scope, exclusive=exclusive)
+            upsert(spark, path, source, keys, better, scope=scope, exclusive=exclusive)
 
 
 @contextmanager

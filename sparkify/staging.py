@@ -131,8 +131,8 @@ def parse_lines(lines_df: DataFrame, raw_schema: StructType, renames: dict[str, 
 class LineParser:
     """:func:`parse_lines` for one raw schema, its column expressions built once.
 
-    Building them is about 2,000 py4j calls (the wrong-type rules are many small expressions), some
-    0.3 s; a job that parses batch after batch builds them once, and each batch then only plans them.
+    Building them is some 2,000 py4j calls (the wrong-type rules are many small expressions); a job that
+    parses batch after batch builds them once, and each batch then only plans them.
     """
 
     def __init__(self, raw_schema: StructType, renames: dict[str, str]) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import json
 import logging
 import os
@@ -125,7 +124,6 @@ class PlaysFirst:
         self.max_wait_s = max_wait_s
         self._running = 0
         self._idle = threading.Condition()
-        self._songplays = threading.Lock()
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
@@ -142,15 +140,6 @@ class PlaysFirst:
         """Wait until no file batch runs (True), or ``max_wait_s`` (False: the dimensions go anyway)."""
         with self._idle:
             return self._idle.wait_for(lambda: self._running == 0, timeout=self.max_wait_s)
-
-    @contextlib.contextmanager
-    def songplays(self) -> Iterator[None]:
-        """One songplays MERGE at a time. The events batches' new plays and the songs-dimensions batches'
-        resolved plays both go to the recent months: run at once, the second to commit conflicted
-        (``ConcurrentAppendException``) and did its whole MERGE again, up to four times in a two-minute
-        drip (bench_freshness), where waiting for the other's commit costs at most that MERGE."""
-        with self._songplays:
-            yield
 
 
 @dataclass
@@ -216,16 +205,8 @@ class RawFilesSink(QuerySink):
             self.song_keys.refresh(spark)
             return
         with self.song_keys.current(spark) as keys:
-            turn = functools.partial(self.songplays_turn, rows)
-            ingest.merge_new_plays(spark, self.config, rows.accepted_df, keys, turn=turn)
-
-    @contextlib.contextmanager
-    def songplays_turn(self, rows: ingest.RoutedBatch) -> Iterator[None]:
-        """Where the batch's songplays MERGE writes: once GX has finished on the whole batch (its source is
-        computed beside GX; this raises what GX raised), and in songplays' turn (PlaysFirst.songplays)."""
-        rows.validated()
-        with self.plays_first.songplays():
-            yield
+            # GX finishes on the whole batch before the MERGE writes; its source is computed beside.
+            ingest.merge_new_plays(spark, self.config, rows.accepted_df, keys, ready=rows.validated)
 
 
 def record_validation(spark: SparkSession, config: PipelineConfig, rows: ingest.RoutedBatch) -> None:
@@ -262,14 +243,8 @@ class DimensionSink(QuerySink):
             try:
                 counts = rows.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first()
                 if counts["n"]:
-                    ingest.merge_dimensions(
-                        spark,
-                        self.config,
-                        self.dataset,
-                        rows,
-                        give_way=self.plays_first.give_way,
-                        songplays_turn=self.plays_first.songplays,
-                    )
+                    give_way = self.plays_first.give_way
+                    ingest.merge_dimensions(spark, self.config, self.dataset, rows, give_way=give_way)
             finally:
                 rows.unpersist()
         result = ingest.BatchResult(

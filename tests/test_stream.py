@@ -3,13 +3,11 @@ all end in the star tables of a one-shot backfill over the same files."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import shutil
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pyspark.sql.functions as F
 import pytest
@@ -22,7 +20,7 @@ from sparkify.sources import read_whole_files
 from sparkify.tables import ensure_tables
 from streaming import handoff, job
 from streaming.job import run_stream
-from streaming.sink import DimensionSink, EmptiedDirPruner, HadoopDirs, LocalDirs, PlaysFirst, RawFilesSink
+from streaming.sink import DimensionSink, EmptiedDirPruner, HadoopDirs, LocalDirs, RawFilesSink
 from tests.conftest import ROUTING_ONLY, lake_config
 from tests.landing import ALL_FILES, land
 from tests.test_backfill import assert_same_star_tables
@@ -508,72 +506,3 @@ def test_a_restarted_dimension_query_replaying_a_later_batch_records_it_once(
     restarted(batches[2], 2)
     assert_same_star_tables(spark, config, expected)
     assert_written_once(spark, config)
-
-
-class WatchedTurns(PlaysFirst):
-    """PlaysFirst that says when a batch asks for songplays' turn."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked = threading.Event()
-
-    @contextlib.contextmanager
-    def songplays(self):
-        self.asked.set()
-        with super().songplays():
-            yield
-
-    def held_by_the_other_writer(self):
-        """The turn, taken without saying so."""
-        return super().songplays()
-
-
-def merged_while_another_holds_the_turn(spark, config, turns, sink, batch_df) -> tuple[list, list]:
-    """Run ``sink`` on ``batch_df`` while this thread holds songplays' turn: songplays once the batch
-    waits for the turn, and once it went on."""
-    songplays = lambda: spark.read.format("delta").load(config.table_path("songplays"))  # noqa: E731
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        with turns.held_by_the_other_writer():  # mid-MERGE
-            batch = pool.submit(sink, batch_df, 0)
-            while not (turns.asked.wait(0.1) or batch.done()):
-                pass
-            assert turns.asked.is_set(), "the batch merged without asking for songplays' turn"
-            held = songplays().collect()
-        batch.result(timeout=300)
-    return held, songplays().collect()
-
-
-def test_an_events_batch_merges_its_plays_in_songplays_turn_only(spark, routing_only, tmp_path):
-    """Two songplays MERGEs at once conflict: the events batch waits while the other writer (the
-    songs-dimensions batch's resolved plays) holds the turn, and merges once it is free."""
-    config = lake_config(tmp_path, **ROUTING_ONLY)
-    land(tmp_path / "landing")
-    ensure_tables(spark, config)
-    turns = WatchedTurns()
-    sink = RawFilesSink(config, ingest.EVENTS, "unused", routing_only, plays_first=turns)
-    sink.app_id = "test-app-events"
-    events = read_whole_files(spark, config.paths.log_data)
-    held, after = merged_while_another_holds_the_turn(spark, config, turns, sink, events)
-    assert held == []
-    assert len(after) > 0
-
-
-def test_resolved_plays_are_merged_in_songplays_turn_only(spark, routing_only, tmp_path):
-    """The other side: plays staged before their songs, resolved by the songs-dimensions batch, wait for
-    songplays' turn while an events batch holds it."""
-    config = lake_config(tmp_path, **ROUTING_ONLY)
-    land(tmp_path / "landing")
-    ensure_tables(spark, config)
-    events = RawFilesSink(config, ingest.EVENTS, "unused", routing_only)
-    events.app_id = "test-app-events"
-    events(read_whole_files(spark, config.paths.log_data), 0)  # no song staged yet: no play has one
-    songs = RawFilesSink(config, ingest.SONGS, "unused", routing_only)
-    songs.app_id = "test-app-songs"
-    songs(read_whole_files(spark, config.paths.song_data), 0)
-    turns = WatchedTurns()
-    dims = DimensionSink(config, ingest.SONGS, "unused", plays_first=turns)
-    dims.app_id = "test-dim-songs"
-    staged = spark.read.format("delta").load(config.table_path(ingest.SONGS.staging.name))
-    held, after = merged_while_another_holds_the_turn(spark, config, turns, dims, staged)
-    assert held and all(r.song_id is None for r in held)
-    assert any(r.song_id is not None for r in after)

@@ -81,8 +81,8 @@ def landing_root(config: PipelineConfig, dataset: Dataset) -> str:
 @dataclass(eq=False)
 class Routing:
     """How a job parses and routes one dataset's batches: its suite (policies applied) and the column
-    expressions, built once and reused by every batch. Built per batch they were some 4,000 py4j calls,
-    0.4 to 0.6 s of each events micro-batch on this machine, before any row was read."""
+    expressions, built once and reused by every batch. Built per batch they were some 4,000 py4j calls:
+    planning an events batch took 0.65 s that way, 0.13 s with these (bench/reports/routing.md)."""
 
     dataset: Dataset
     suite: Suite
@@ -368,18 +368,18 @@ def merge_new_plays(
     events_df: DataFrame,
     song_keys_df: DataFrame,
     exclusive: bool = False,
-    turn: merge.Turn = nullcontext,
+    ready: Callable[[], object] = lambda: None,
 ) -> None:
     """songplays for an events batch's plays, matched to ``song_keys_df``: the keys of the songs staged
     so far (:func:`read_song_keys`, or a stream's ``sparkify.song_keys.HeldSongKeys``), read after the
     batch's own staging commit, so that a song staged meanwhile is either in them or resolves the staged
     play itself (:func:`merge_resolved_plays`).
 
-    This is all the stream does after staging before a file's plays are visible: one MERGE, run inside
-    ``turn`` once its source is computed (``sparkify.merge.merge_new_songplays``).
+    This is all the stream does after staging before a file's plays are visible: one MERGE, which waits
+    for ``ready`` once its source is computed (``sparkify.merge.merge_new_songplays``).
     """
     songplays = build_songplays(events_df, song_keys_df)
-    merge.merge_new_songplays(spark, config.table_path("songplays"), songplays, exclusive, turn)
+    merge.merge_new_songplays(spark, config.table_path("songplays"), songplays, exclusive, ready)
 
 
 def read_song_keys(spark: SparkSession, config: PipelineConfig) -> DataFrame:
@@ -388,14 +388,9 @@ def read_song_keys(spark: SparkSession, config: PipelineConfig) -> DataFrame:
 
 
 def merge_resolved_plays(
-    spark: SparkSession,
-    config: PipelineConfig,
-    songs_df: DataFrame,
-    exclusive: bool = False,
-    turn: merge.Turn = nullcontext,
+    spark: SparkSession, config: PipelineConfig, songs_df: DataFrame, exclusive: bool = False
 ) -> None:
-    """Late arrival: staged plays of these songs get them if they had none or a greater song_id (the
-    MERGE inside ``turn``)."""
+    """Late arrival: staged plays of these songs get them if they had none or a greater song_id."""
     new_keys = build_song_keys(songs_df)
     wanted = new_keys.select(F.col("title").alias("song"), F.col("artist_name").alias("artist")).distinct()
     plays = build_plays(accepted_staged(spark, config, EVENTS)).join(wanted, ["song", "artist"], "left_semi")
@@ -406,7 +401,7 @@ def merge_resolved_plays(
         .transform(lambda df: dedupe_by_rank(df, ["songplay_id"], songplay_rank(), keep="min"))
         .select(*tables.SONGPLAYS.schema.fieldNames())
     )
-    merge.merge_songplays(spark, config.table_path("songplays"), resolved, exclusive, turn)
+    merge.merge_songplays(spark, config.table_path("songplays"), resolved, exclusive)
 
 
 def merge_dimensions(
@@ -415,16 +410,14 @@ def merge_dimensions(
     dataset: Dataset,
     accepted_df: DataFrame,
     exclusive: bool = False,
-    give_way: Callable[[], object] = lambda: None,
-    songplays_turn: merge.Turn = nullcontext,
+    give_way: Callable[[], None] = lambda: None,
 ) -> None:
     """What a batch's staged rows imply beyond new plays: songs and artists from song records, and the
     earlier plays those songs now resolve (late arrival); time, users and users_level_history from
     events. Each is derived from staged rows alone, so the stream can run it on its own trigger.
 
     ``give_way`` is called before each table's MERGE: the stream waits there while new plays are
-    being merged; and the MERGE of resolved plays runs inside ``songplays_turn``, which the stream's
-    other songplays writer takes too (see ``streaming.sink.PlaysFirst``).
+    being merged (see ``streaming.sink.PlaysFirst``).
     """
     path = config.table_path
     if dataset is SONGS:
@@ -437,7 +430,7 @@ def merge_dimensions(
         give_way()
         merge.merge_artists(spark, path("artists"), build_artists(touched), exclusive)
         give_way()
-        merge_resolved_plays(spark, config, accepted_df, exclusive, songplays_turn)
+        merge_resolved_plays(spark, config, accepted_df, exclusive)
         return
     give_way()
     merge.merge_time(spark, path("time"), build_time(build_plays(accepted_df)), exclusive)
