@@ -82,7 +82,7 @@ def landing_root(config: PipelineConfig, dataset: Dataset) -> str:
 class Routing:
     """How a job parses and routes one dataset's batches: its suite (policies applied) and the column
     expressions, built once and reused by every batch. Built per batch they were some 4,000 py4j calls:
-    planning an events batch took 0.65 s that way, 0.13 s with these (bench/reports/routing.md)."""
+    planning an events batch took 0.64 s that way, 0.13 s with these (bench/reports/routing.md)."""
 
     dataset: Dataset
     suite: Suite
