@@ -33,7 +33,8 @@ from sparkify.pipeline import ingest
 from sparkify.song_keys import HeldSongKeys
 from sparkify.sources import archived_root
 from streaming.listener import BatchLogger
-from streaming.sink import STREAM_BATCH_PREFIX, DimensionSink, EmptiedDirPruner, PlaysFirst, RawFilesSink
+from streaming.scheduling import Schedule
+from streaming.sink import STREAM_BATCH_PREFIX, DimensionSink, EmptiedDirPruner, RawFilesSink
 from streaming.sources import raw_file_stream, staging_stream
 
 POLL_S = 0.5
@@ -44,7 +45,7 @@ def start_raw_query(
     config: PipelineConfig,
     dataset: ingest.Dataset,
     trigger: dict[str, object],
-    plays_first: PlaysFirst,
+    schedule: Schedule,
     song_keys: HeldSongKeys,
 ) -> StreamingQuery:
     """New files under ``dataset``'s landing prefix → staging (→ songplays for events)."""
@@ -56,7 +57,7 @@ def start_raw_query(
     )
     pruner = EmptiedDirPruner(root, archived_root(config.archive_path(root), root)) if archive else None
     checks = load_checks(config.quality)
-    sink = RawFilesSink(config, dataset, checkpoint, checks, pruner, plays_first, song_keys)
+    sink = RawFilesSink(config, dataset, checkpoint, checks, pruner, schedule, song_keys)
     return start(stream_df, dataset.name, checkpoint, sink, trigger)
 
 
@@ -65,8 +66,7 @@ def start_dimension_query(
     config: PipelineConfig,
     dataset: ingest.Dataset,
     trigger: dict[str, object],
-    turns: threading.Lock,
-    plays_first: PlaysFirst,
+    schedule: Schedule,
 ) -> StreamingQuery:
     """Rows appended to ``dataset``'s staging table → the rest of the star (see ``DimensionSink``)."""
     name = f"{dataset.name}-dimensions"
@@ -74,7 +74,7 @@ def start_dimension_query(
     stream_df = staging_stream(
         spark, config.table_path(dataset.staging.name), dimension_start_version(spark, config, dataset)
     )
-    sink = DimensionSink(config, dataset, checkpoint, turns, plays_first)
+    sink = DimensionSink(config, dataset, checkpoint, schedule)
     return start(stream_df, name, checkpoint, sink, trigger)
 
 
@@ -117,13 +117,10 @@ def start_queries(
     stream = config.stream
     now = {"availableNow": True}
     queries = []
-    plays_first = PlaysFirst()
+    schedule = Schedule()
     if phase in ("dimensions", "all"):
         trigger = now if available_now else {"processingTime": stream.dimensions_trigger_interval}
-        turns = threading.Lock()  # one dimension batch at a time
-        queries += [
-            start_dimension_query(spark, config, d, trigger, turns, plays_first) for d in ingest.DATASETS
-        ]
+        queries += [start_dimension_query(spark, config, d, trigger, schedule) for d in ingest.DATASETS]
     if phase in ("raw", "all"):
         interval = {
             ingest.SONGS.name: stream.songs_trigger_interval,
@@ -132,7 +129,7 @@ def start_queries(
         song_keys = HeldSongKeys(config.table_path(tables.STAGING_SONGS.name))  # songs refresh, events read
         for d in ingest.DATASETS:
             trigger = now if available_now else {"processingTime": interval[d.name]}
-            queries.append(start_raw_query(spark, config, d, trigger, plays_first, song_keys))
+            queries.append(start_raw_query(spark, config, d, trigger, schedule, song_keys))
     return queries
 
 

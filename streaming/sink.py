@@ -20,9 +20,7 @@ import datetime as dt
 import json
 import logging
 import os
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,13 +32,15 @@ from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig, join_path
 from expectations.validation import Checks
-from sparkify import tables
+from sparkify import merge, tables
 from sparkify.background import in_background
+from sparkify.local_checkpoints import held_locally
 from sparkify.pipeline import ingest
 from sparkify.song_keys import HeldSongKeys
 from sparkify.sources import is_local, is_relative, relative_path_of
 from streaming import handoff
 from streaming.exactly_once import ReplayGuard, recorded, validated
+from streaming.scheduling import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -111,37 +111,6 @@ class QuerySink:
             ingest.record_batch(spark, self.config, self.query, result, started_at, oldest_landed_at)
 
 
-class PlaysFirst:
-    """Lets dimension work give way to the batches that make new plays visible (the freshness path).
-
-    On two cores a dimension batch running beside a file batch slows it about 2x (bench/reports/
-    freshness.png). File batches mark themselves running; a dimension batch waits before each of its
-    MERGEs until none is, but never longer than ``max_wait_s``, so a steady backlog of files cannot
-    starve the dimensions.
-    """
-
-    def __init__(self, max_wait_s: float = 15.0) -> None:
-        self.max_wait_s = max_wait_s
-        self._running = 0
-        self._idle = threading.Condition()
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[None]:
-        with self._idle:
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._idle:
-                self._running -= 1
-                self._idle.notify_all()
-
-    def give_way(self) -> bool:
-        """Wait until no file batch runs (True), or ``max_wait_s`` (False: the dimensions go anyway)."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._running == 0, timeout=self.max_wait_s)
-
-
 @dataclass
 class RawFilesSink(QuerySink):
     """Landed files → validation → staging → (events) songplays; with a ``pruner``, emptied landing
@@ -149,7 +118,7 @@ class RawFilesSink(QuerySink):
 
     checks: Checks  # the suites and this query's own GX context (load_checks)
     pruner: EmptiedDirPruner | None = None  # when taken files are archived out of the landing prefix
-    plays_first: PlaysFirst = field(default_factory=PlaysFirst)
+    schedule: Schedule = field(default_factory=Schedule)  # shared by the stream's queries
     # What plays are matched on: a stream's two raw-file queries share them (the songs query refreshes
     # them, the events query reads them); None: this query's own.
     song_keys: HeldSongKeys | None = None
@@ -162,6 +131,13 @@ class RawFilesSink(QuerySink):
             self.song_keys = HeldSongKeys(self.config.table_path(tables.STAGING_SONGS.name))
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
+        # The events query is songplays' one writer: after its batch, it merges what was handed over.
+        writing = self.schedule.songplays.writing() if self.dataset.has_plays else contextlib.nullcontext()
+        with writing:
+            self.take(batch_df, batch_id)
+
+    def take(self, batch_df: DataFrame, batch_id: int) -> None:
+        """Take one batch of landed files."""
         spark = batch_df.sparkSession
         label = self.begin_batch(spark, batch_id)
         started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
@@ -177,7 +153,7 @@ class RawFilesSink(QuerySink):
             elsewhere = handoff.taken_elsewhere(staged, label)
             fresh = batch.filter(~F.col("source_file").isin(elsewhere)) if elsewhere else batch
             routed = ingest.routed_batch(self.routing, fresh, label, started_at, self.checks)
-            with self.plays_first.running(), routed as rows:
+            with self.schedule.plays_first.running(), routed as rows:
                 recording = None  # GX's record, written as soon as GX is done, beside the batch's writes
                 if not (may_replay and validated(spark, self.config, self.dataset.name, label)):
                     recording = in_background(spark, record_validation, spark, self.config, rows)
@@ -219,15 +195,11 @@ def record_validation(spark: SparkSession, config: PipelineConfig, rows: ingest.
 
 @dataclass
 class DimensionSink(QuerySink):
-    """Rows the stream staged → the rest of the star (``ingest.merge_dimensions``). Rows the backfill
-    staged are skipped: it merged them itself.
+    """Rows the stream staged → the rest of the star. Rows the backfill staged are skipped: it merged
+    them itself. Dimension batches take turns and give way to file batches; the songs query hands the
+    plays its songs resolve over to the events query (``streaming.scheduling``)."""
 
-    The dimension queries of both datasets share ``turns``: their triggers fall on the same instants,
-    and two such batches at once would double the load that holds up the next batch of new plays.
-    """
-
-    turns: threading.Lock = field(default_factory=threading.Lock)
-    plays_first: PlaysFirst = field(default_factory=PlaysFirst)
+    schedule: Schedule = field(default_factory=Schedule)  # shared by the stream's queries
 
     kind = "-dimensions"
     pool = "dimensions"
@@ -236,15 +208,14 @@ class DimensionSink(QuerySink):
         spark = batch_df.sparkSession
         label = self.begin_batch(spark, batch_id)
         may_replay = self.replays.begin(batch_id)
-        with self.turns:
+        with self.schedule.turns:
             started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
             staged = batch_df.filter(F.col("batch_id").startswith(STREAM_BATCH_PREFIX))
             rows = ingest.accepted_rows(staged, self.dataset).persist(StorageLevel.MEMORY_AND_DISK)
             try:
                 counts = rows.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first()
                 if counts["n"]:
-                    give_way = self.plays_first.give_way
-                    ingest.merge_dimensions(spark, self.config, self.dataset, rows, give_way=give_way)
+                    self.merge(spark, rows)
             finally:
                 rows.unpersist()
         result = ingest.BatchResult(
@@ -252,6 +223,19 @@ class DimensionSink(QuerySink):
         )
         self.record(spark, result, started_at, counts["oldest"], may_replay)
         self.replays.finished(batch_id)
+
+    def merge(self, spark: SparkSession, rows: DataFrame) -> None:
+        """``ingest.merge_dimensions`` for the batch's rows, the late songs' plays handed over."""
+        give_way = self.schedule.plays_first.give_way
+        if self.dataset.has_plays:
+            ingest.merge_event_dimensions(spark, self.config, rows, give_way=give_way)
+            return
+        ingest.merge_song_dimensions(spark, self.config, rows, give_way=give_way)
+        path = self.config.table_path(tables.SONGPLAYS.name)
+        # Computed here, off the events query's thread, which then only runs the MERGE.
+        with held_locally(ingest.resolved_plays(spark, self.config, rows)) as resolved:
+            if not resolved.isEmpty():
+                self.schedule.songplays.hand_over(lambda: merge.merge_songplays(spark, path, resolved))
 
 
 @dataclass

@@ -11,6 +11,7 @@ import time
 
 import pyspark.sql.functions as F
 import pytest
+from delta.tables import DeltaTable
 from pyspark.testing import assertDataFrameEqual
 
 from batch_backfill.job import run_backfill
@@ -20,6 +21,7 @@ from sparkify.sources import read_whole_files
 from sparkify.tables import ensure_tables
 from streaming import handoff, job
 from streaming.job import run_stream
+from streaming.scheduling import Schedule
 from streaming.sink import DimensionSink, EmptiedDirPruner, HadoopDirs, LocalDirs, RawFilesSink
 from tests.conftest import ROUTING_ONLY, lake_config
 from tests.landing import ALL_FILES, land
@@ -318,6 +320,50 @@ def test_a_song_landing_after_its_plays_were_streamed_resolves_them(spark, refer
     land(tmp_path / "landing", only=songs[:1])
     run_stream(spark, config, available_now=True, out=io.StringIO())
     assert_same_star_tables(spark, config, expected)
+
+
+def test_the_plays_a_late_song_resolves_are_written_between_events_batches(
+    spark, reference, routing_only, tmp_path, monkeypatch
+):
+    """songplays has one writer in a stream: the songs-dimensions query hands its MERGE of the plays a
+    late song resolves to the events query, which runs it once its running batch ends."""
+    _, _, _, expected = reference
+    config = lake_config(tmp_path, **ROUTING_ONLY)
+    songs = [f for f in ALL_FILES if f.startswith("song_data/")]
+    land(tmp_path / "landing", only=[f for f in ALL_FILES if f not in songs[:1]])
+    run_stream(spark, config, available_now=True, out=io.StringIO())
+    [late] = land(tmp_path / "landing", only=songs[:1])
+    raw = RawFilesSink(config, ingest.SONGS, "unused", routing_only)
+    raw.app_id = "test-app-songs"
+    raw(read_whole_files(spark, config.paths.song_data).filter(F.col("source_file").endswith(late.name)), 7)
+    staged = spark.read.format("delta").load(config.table_path("staging_songs"))
+    schedule = Schedule()
+    handed = threading.Event()
+    real_hand_over = schedule.songplays.hand_over
+
+    def hand_over(work):
+        handed.set()
+        real_hand_over(work)
+
+    monkeypatch.setattr(schedule.songplays, "hand_over", hand_over)
+    dims = DimensionSink(config, ingest.SONGS, checkpoint="unused", schedule=schedule)
+    dims.app_id = "test-dim-songs"
+    before = songplays_version(spark, config)
+    with schedule.songplays.writing():  # an events batch is running
+        worker = threading.Thread(
+            target=dims, args=(staged.filter(F.col("source_file").endswith(late.name)), 0)
+        )
+        worker.start()
+        assert handed.wait(120), "the songs-dimensions batch never handed its plays over"
+        time.sleep(0.5)  # it is waiting now: nothing may be written to songplays meanwhile
+        assert songplays_version(spark, config) == before
+    worker.join()  # the batch ran the MERGE as it ended, on this thread; the dimension batch then ended
+    assert songplays_version(spark, config) == before + 1
+    assert_same_star_tables(spark, config, expected)
+
+
+def songplays_version(spark, config) -> int:
+    return DeltaTable.forPath(spark, config.table_path("songplays")).history(1).first()["version"]
 
 
 def one_file_batches(spark, config, dataset, root):

@@ -387,21 +387,27 @@ def read_song_keys(spark: SparkSession, config: PipelineConfig) -> DataFrame:
     return song_keys.staged_song_keys(spark.read.format("delta").load(config.table_path(SONGS.staging.name)))
 
 
-def merge_resolved_plays(
-    spark: SparkSession, config: PipelineConfig, songs_df: DataFrame, exclusive: bool = False
-) -> None:
-    """Late arrival: staged plays of these songs get them if they had none or a greater song_id."""
+def resolved_plays(spark: SparkSession, config: PipelineConfig, songs_df: DataFrame) -> DataFrame:
+    """Late arrival: the staged plays of these songs, with them, wherever they had no song or a greater
+    song_id (:func:`merge.merge_songplays` takes only those). Read from all of staging_events."""
     new_keys = build_song_keys(songs_df)
     wanted = new_keys.select(F.col("title").alias("song"), F.col("artist_name").alias("artist")).distinct()
     plays = build_plays(accepted_staged(spark, config, EVENTS)).join(wanted, ["song", "artist"], "left_semi")
-    resolved = (
+    return (
         match_songs(plays, new_keys)
         .filter(F.col("song_id").isNotNull())
         .drop(*MATCH_KEY)
         .transform(lambda df: dedupe_by_rank(df, ["songplay_id"], songplay_rank(), keep="min"))
         .select(*tables.SONGPLAYS.schema.fieldNames())
     )
-    merge.merge_songplays(spark, config.table_path("songplays"), resolved, exclusive)
+
+
+def merge_resolved_plays(
+    spark: SparkSession, config: PipelineConfig, songs_df: DataFrame, exclusive: bool = False
+) -> None:
+    """The :func:`resolved_plays` of these songs into songplays."""
+    resolved = resolved_plays(spark, config, songs_df)
+    merge.merge_songplays(spark, config.table_path(tables.SONGPLAYS.name), resolved, exclusive)
 
 
 def merge_dimensions(
@@ -410,34 +416,56 @@ def merge_dimensions(
     dataset: Dataset,
     accepted_df: DataFrame,
     exclusive: bool = False,
-    give_way: Callable[[], None] = lambda: None,
 ) -> None:
-    """What a batch's staged rows imply beyond new plays: songs and artists from song records, and the
-    earlier plays those songs now resolve (late arrival); time, users and users_level_history from
-    events. Each is derived from staged rows alone, so the stream can run it on its own trigger.
+    """What a batch's staged rows imply beyond new plays: for song records, songs, artists and the earlier
+    plays those songs now resolve (late arrival); for events, time, users and users_level_history. Each
+    is derived from staged rows alone, so the stream can run it on its own trigger."""
+    if dataset is SONGS:
+        merge_song_dimensions(spark, config, accepted_df, exclusive)
+        merge_resolved_plays(spark, config, accepted_df, exclusive)
+    else:
+        merge_event_dimensions(spark, config, accepted_df, exclusive)
 
-    ``give_way`` is called before each table's MERGE: the stream waits there while new plays are
-    being merged (see ``streaming.sink.PlaysFirst``).
+
+def merge_song_dimensions(
+    spark: SparkSession,
+    config: PipelineConfig,
+    songs_df: DataFrame,
+    exclusive: bool = False,
+    give_way: Callable[[], object] = lambda: None,
+) -> None:
+    """songs and artists for a batch of song records.
+
+    ``give_way`` is called before each table's MERGE: the stream waits there while new plays are being
+    merged (``streaming.scheduling.Schedule``).
     """
     path = config.table_path
-    if dataset is SONGS:
-        give_way()
-        merge.merge_songs(spark, path("songs"), build_songs(accepted_df), exclusive)
-        # An artist's row is the best of all its song records, so recompute the touched artists whole.
-        touched = accepted_staged(spark, config, SONGS).join(
-            accepted_df.select("artist_id").distinct(), "artist_id", "left_semi"
-        )
-        give_way()
-        merge.merge_artists(spark, path("artists"), build_artists(touched), exclusive)
-        give_way()
-        merge_resolved_plays(spark, config, accepted_df, exclusive)
-        return
     give_way()
-    merge.merge_time(spark, path("time"), build_time(build_plays(accepted_df)), exclusive)
+    merge.merge_songs(spark, path("songs"), build_songs(songs_df), exclusive)
+    # An artist's row is the best of all its song records, so recompute the touched artists whole.
+    touched = accepted_staged(spark, config, SONGS).join(
+        songs_df.select("artist_id").distinct(), "artist_id", "left_semi"
+    )
     give_way()
-    merge.merge_users(spark, path("users"), build_users(accepted_df), exclusive)
+    merge.merge_artists(spark, path("artists"), build_artists(touched), exclusive)
+
+
+def merge_event_dimensions(
+    spark: SparkSession,
+    config: PipelineConfig,
+    events_df: DataFrame,
+    exclusive: bool = False,
+    give_way: Callable[[], object] = lambda: None,
+) -> None:
+    """time, users and users_level_history for a batch of events (``give_way``: as in
+    :func:`merge_song_dimensions`)."""
+    path = config.table_path
+    give_way()
+    merge.merge_time(spark, path("time"), build_time(build_plays(events_df)), exclusive)
+    give_way()
+    merge.merge_users(spark, path("users"), build_users(events_df), exclusive)
     # A user's level runs depend on all their events: recompute the touched users whole from staging.
-    touched_users = accepted_df.select("user_id").filter(F.col("user_id") != "").distinct()
+    touched_users = events_df.select("user_id").filter(F.col("user_id") != "").distinct()
     history_source = accepted_staged(spark, config, EVENTS).join(touched_users, "user_id", "left_semi")
     give_way()
     merge.merge_level_history(
