@@ -93,11 +93,18 @@ def upsert(
         return retry_on_conflict(attempt, f"MERGE into {path}")
 
 
-def merge_songplays(spark: SparkSession, path: str, songplays_df: DataFrame, exclusive: bool = False) -> None:
+def merge_songplays(
+    spark: SparkSession,
+    path: str,
+    songplays_df: DataFrame,
+    exclusive: bool = False,
+    ready: Callable[[], object] = lambda: None,
+) -> None:
     """songplays by songplay_id, within the batch's months. A matched play is updated only by a better
-    row: one that has a song where it had none, or a smaller song_id (then the smaller values)."""
+    row: one that has a song where it had none, or a smaller song_id (then the smaller values).
+    ``ready``: as in :func:`merge_new_songplays`."""
     better = compare(SONGPLAY_RANK_SQL, "<")
-    upsert_by_time(spark, path, songplays_df, ["songplay_id"], better, exclusive)
+    upsert_by_time(spark, path, songplays_df, ["songplay_id"], better, exclusive, ready)
 
 
 def merge_new_songplays(
@@ -147,10 +154,13 @@ def upsert_by_time(
     keys: Sequence[str],
     better: str | None,
     exclusive: bool = False,
+    ready: Callable[[], object] = lambda: None,
 ) -> None:
     """:func:`upsert` within the :func:`time_scope` of the source, which is computed once for both (it is
-    read twice); an empty source writes nothing, not even an empty commit."""
+    read twice); an empty source writes nothing, not even an empty commit. ``ready`` is called once the
+    source is computed."""
     with held_in_time_scope(source_df, path) as (source, scope):
+        ready()
         if scope != NOTHING:
             upsert(spark, path, source, keys, better, scope=scope, exclusive=exclusive)
 

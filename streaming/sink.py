@@ -131,7 +131,7 @@ class RawFilesSink(QuerySink):
             self.song_keys = HeldSongKeys(self.config.table_path(tables.STAGING_SONGS.name))
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
-        # The events query is songplays' one writer: after its batch, it merges what was handed over.
+        # The events query is songplays' one writer: the resolved plays handed over wait for its MERGEs.
         writing = self.schedule.songplays.writing() if self.dataset.has_plays else contextlib.nullcontext()
         with writing:
             self.take(batch_df, batch_id)
@@ -175,14 +175,17 @@ class RawFilesSink(QuerySink):
 
     def after_staging(self, spark: SparkSession, rows: ingest.RoutedBatch) -> None:
         """Events: the batch's plays into songplays, matched to the song keys as of now (after the staging
-        commit: late songs). Songs: the keys refreshed for the events batches to come."""
+        commit: late songs), with the plays late songs resolved handed over meanwhile. Songs: the keys
+        refreshed for the events batches to come."""
         assert self.song_keys is not None
         if not self.dataset.has_plays:
             self.song_keys.refresh(spark)
             return
-        with self.song_keys.current(spark) as keys:
+        with self.song_keys.current(spark) as keys, self.schedule.songplays.taken() as resolved:
             # GX finishes on the whole batch before the MERGE writes; its source is computed beside.
-            ingest.merge_new_plays(spark, self.config, rows.accepted_df, keys, ready=rows.validated)
+            ingest.merge_new_plays(
+                spark, self.config, rows.accepted_df, keys, ready=rows.validated, resolved=resolved
+            )
 
 
 def record_validation(spark: SparkSession, config: PipelineConfig, rows: ingest.RoutedBatch) -> None:
@@ -235,7 +238,9 @@ class DimensionSink(QuerySink):
         # Computed here, off the events query's thread, which then only runs the MERGE.
         with held_locally(ingest.resolved_plays(spark, self.config, rows)) as resolved:
             if not resolved.isEmpty():
-                self.schedule.songplays.hand_over(lambda: merge.merge_songplays(spark, path, resolved))
+                self.schedule.songplays.hand_over(
+                    resolved, lambda: merge.merge_songplays(spark, path, resolved)
+                )
 
 
 @dataclass

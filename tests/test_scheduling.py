@@ -42,77 +42,86 @@ def test_a_steady_stream_of_file_batches_cannot_starve_the_dimensions():
         assert plays_first.give_way() is False  # gave up waiting: the dimensions go anyway
 
 
-def run_events_batch(handover: SongplaysHandover, started: threading.Event, end: threading.Event) -> None:
-    """An events batch that runs until ``end`` is set."""
+def events_batch(
+    handover: SongplaysHandover, started: threading.Event, merge_now: threading.Event, merged: list
+) -> None:
+    """An events batch that runs until ``merge_now`` is set, then takes what was handed over into its
+    MERGE (noted in ``merged``)."""
     with handover.writing():
         started.set()
-        end.wait()
+        merge_now.wait()
+        with handover.taken() as resolved:
+            merged.append((threading.current_thread().name, resolved))
 
 
-def test_with_no_events_batch_running_the_write_runs_at_once_on_the_callers_thread():
+def write_here(written: list) -> None:
+    written.append(threading.current_thread().name)
+
+
+def test_with_the_events_query_idle_the_plays_are_merged_at_once_on_the_callers_thread():
     handover = SongplaysHandover(max_wait_s=600.0)  # a wait would hold the test for 10 minutes
-    ran_on: list[str] = []
-    handover.hand_over(lambda: ran_on.append(threading.current_thread().name))
-    assert ran_on == [threading.current_thread().name]
+    written: list[str] = []
+    handover.hand_over("plays", lambda: write_here(written))
+    assert written == [threading.current_thread().name]
 
 
-def test_a_write_handed_over_runs_on_the_events_thread_once_its_batch_ends():
+def test_plays_handed_over_go_into_the_next_events_merge_and_are_not_written_again():
     handover = SongplaysHandover(max_wait_s=600.0)
-    started, end = threading.Event(), threading.Event()
-    events = threading.Thread(target=run_events_batch, args=(handover, started, end), name="events-query")
+    started, merge_now, merged = threading.Event(), threading.Event(), []
+    events = threading.Thread(target=events_batch, args=(handover, started, merge_now, merged), name="events")
     events.start()
     started.wait()
-    order: list[str] = []
-    threading.Timer(0.3, lambda: (order.append("batch ends"), end.set())).start()
-    handover.hand_over(lambda: order.append(f"write on {threading.current_thread().name}"))
-    order.append("hand_over returns")
+    written: list[str] = []
+    threading.Timer(0.3, merge_now.set).start()
+    handover.hand_over("plays", lambda: write_here(written))  # returns once the events MERGE is done
     events.join()
-    assert order == ["batch ends", "write on events-query", "hand_over returns"]
+    assert merged == [("events", "plays")]
+    assert written == []
 
 
-def test_a_write_that_fails_on_the_events_thread_raises_where_it_was_handed_over():
+def test_just_after_an_events_batch_the_query_counts_as_active():
+    handover = SongplaysHandover(max_wait_s=0.3, idle_after_s=600.0)
+    with handover.writing():
+        pass  # a batch just ended: the next one is about to start, not idle
+    written: list[str] = []
+    handover.hand_over("plays", lambda: write_here(written))  # waited for a batch, then wrote it here
+    assert written == [threading.current_thread().name]
+    with handover.taken() as resolved:  # the next batch finds nothing left
+        assert resolved is None
+
+
+def test_a_merge_that_fails_on_the_events_thread_raises_where_the_plays_were_handed_over():
     handover = SongplaysHandover(max_wait_s=600.0)
-    started, end = threading.Event(), threading.Event()
-    events = threading.Thread(target=run_events_batch, args=(handover, started, end))
-    events.start()
-    started.wait()
-    threading.Timer(0.3, end.set).start()
-
-    def failing() -> None:
-        raise RuntimeError("MERGE failed")
-
-    with pytest.raises(RuntimeError, match="MERGE failed"):
-        handover.hand_over(failing)
-    events.join()  # the events batch itself ended normally
-
-
-def test_a_write_an_events_batch_did_not_take_in_time_runs_once_on_the_callers_thread():
-    handover = SongplaysHandover(max_wait_s=0.3)
-    started, end = threading.Event(), threading.Event()
-    events = threading.Thread(target=run_events_batch, args=(handover, started, end))
-    events.start()
-    started.wait()
-    ran_on: list[str] = []
-    handover.hand_over(lambda: ran_on.append(threading.current_thread().name))  # the batch never ends
-    end.set()
-    events.join()
-    assert ran_on == [threading.current_thread().name]  # taken back, and not run again by the batch
-
-
-def test_an_events_batch_that_fails_leaves_the_write_to_the_caller():
-    handover = SongplaysHandover(max_wait_s=0.3)
-    started = threading.Event()
-    ran_on: list[str] = []
+    started, failed = threading.Event(), []
 
     def failing_batch() -> None:
-        with pytest.raises(ValueError), handover.writing():
+        with handover.writing():
             started.set()
-            time.sleep(0.1)
-            raise ValueError("the batch failed")
+            time.sleep(0.3)
+            try:
+                with handover.taken():
+                    raise RuntimeError("MERGE failed")
+            except RuntimeError as e:
+                failed.append(e)
 
-    events = threading.Thread(target=failing_batch, name="events-query")
+    events = threading.Thread(target=failing_batch)
     events.start()
     started.wait()
-    handover.hand_over(lambda: ran_on.append(threading.current_thread().name))
+    with pytest.raises(RuntimeError, match="MERGE failed"):
+        handover.hand_over("plays", lambda: None)
     events.join()
-    assert ran_on == [threading.current_thread().name]
+    assert len(failed) == 1  # the events batch saw its own MERGE fail too
+
+
+def test_plays_no_events_batch_took_in_time_are_written_once_on_the_callers_thread():
+    handover = SongplaysHandover(max_wait_s=0.3)
+    started, merge_now, merged = threading.Event(), threading.Event(), []
+    events = threading.Thread(target=events_batch, args=(handover, started, merge_now, merged))
+    events.start()
+    started.wait()
+    written: list[str] = []
+    handover.hand_over("plays", lambda: write_here(written))  # the batch never gets to its MERGE
+    merge_now.set()
+    events.join()
+    assert written == [threading.current_thread().name]
+    assert merged == [(events.name, None)]  # taken back: the batch found nothing to add

@@ -322,43 +322,58 @@ def test_a_song_landing_after_its_plays_were_streamed_resolves_them(spark, refer
     assert_same_star_tables(spark, config, expected)
 
 
-def test_the_plays_a_late_song_resolves_are_written_between_events_batches(
+def test_the_plays_a_late_song_resolves_go_into_the_next_events_merge(
     spark, reference, routing_only, tmp_path, monkeypatch
 ):
-    """songplays has one writer in a stream: the songs-dimensions query hands its MERGE of the plays a
-    late song resolves to the events query, which runs it once its running batch ends."""
+    """songplays has one writer in a stream: the songs-dimensions query hands the plays a late song
+    resolves over to the events query, whose next batch writes them in its own MERGE."""
     _, _, _, expected = reference
     config = lake_config(tmp_path, **ROUTING_ONLY)
-    songs = [f for f in ALL_FILES if f.startswith("song_data/")]
-    land(tmp_path / "landing", only=[f for f in ALL_FILES if f not in songs[:1]])
+    late_song, next_events = (
+        "song_data/A/A/A/TRAAA0000000000001.json",
+        "log_data/2018/12/2018-12-01-events.json",
+    )
+    land(tmp_path / "landing", only=[f for f in ALL_FILES if f not in (late_song, next_events)])
     run_stream(spark, config, available_now=True, out=io.StringIO())
-    [late] = land(tmp_path / "landing", only=songs[:1])
-    raw = RawFilesSink(config, ingest.SONGS, "unused", routing_only)
-    raw.app_id = "test-app-songs"
-    raw(read_whole_files(spark, config.paths.song_data).filter(F.col("source_file").endswith(late.name)), 7)
-    staged = spark.read.format("delta").load(config.table_path("staging_songs"))
+    [song_file, events_file] = land(tmp_path / "landing", only=[late_song, next_events])
+
+    def landed(root, path):
+        return read_whole_files(spark, root).filter(F.col("source_file").endswith(path.name))
+
     schedule = Schedule()
+    songs = RawFilesSink(config, ingest.SONGS, "unused", routing_only, schedule=schedule)
+    songs.app_id = "test-app-songs"
+    songs(landed(config.paths.song_data, song_file), 7)
     handed = threading.Event()
     real_hand_over = schedule.songplays.hand_over
 
-    def hand_over(work):
+    def hand_over(plays, write_here):
         handed.set()
-        real_hand_over(work)
+        real_hand_over(plays, write_here)
 
     monkeypatch.setattr(schedule.songplays, "hand_over", hand_over)
+    staged = spark.read.format("delta").load(config.table_path("staging_songs"))
     dims = DimensionSink(config, ingest.SONGS, checkpoint="unused", schedule=schedule)
     dims.app_id = "test-dim-songs"
+    with schedule.songplays.writing():
+        pass  # an events batch just ended: the events query is active
     before = songplays_version(spark, config)
-    with schedule.songplays.writing():  # an events batch is running
-        worker = threading.Thread(
-            target=dims, args=(staged.filter(F.col("source_file").endswith(late.name)), 0)
-        )
-        worker.start()
-        assert handed.wait(120), "the songs-dimensions batch never handed its plays over"
-        time.sleep(0.5)  # it is waiting now: nothing may be written to songplays meanwhile
-        assert songplays_version(spark, config) == before
-    worker.join()  # the batch ran the MERGE as it ended, on this thread; the dimension batch then ended
-    assert songplays_version(spark, config) == before + 1
+    worker = threading.Thread(
+        target=dims, args=(staged.filter(F.col("source_file").endswith(song_file.name)), 0)
+    )
+    worker.start()
+    assert handed.wait(120), "the songs-dimensions batch never handed its plays over"
+    time.sleep(0.5)  # it waits for the events query now: nothing may be written to songplays meanwhile
+    assert songplays_version(spark, config) == before
+    events = RawFilesSink(config, ingest.EVENTS, "unused", routing_only, schedule=schedule)
+    events.app_id = "test-app-events"
+    events(landed(config.paths.log_data, events_file), 7)
+    worker.join()
+    assert songplays_version(spark, config) == before + 1  # the batch's plays and the resolved ones at once
+    staged_events = spark.read.format("delta").load(config.table_path("staging_events"))
+    event_dims = DimensionSink(config, ingest.EVENTS, checkpoint="unused", schedule=schedule)
+    event_dims.app_id = "test-dim-events"
+    event_dims(staged_events.filter(F.col("source_file").endswith(events_file.name)), 0)
     assert_same_star_tables(spark, config, expected)
 
 

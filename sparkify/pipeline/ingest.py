@@ -41,7 +41,14 @@ from sparkify.staging import RAW_LINE, LineParser, explode_lines, is_accepted, w
 from sparkify.transforms.artists import build_artists
 from sparkify.transforms.dedupe import dedupe_by_rank
 from sparkify.transforms.levels import build_level_history
-from sparkify.transforms.songplays import MATCH_KEY, build_plays, build_songplays, match_songs, songplay_rank
+from sparkify.transforms.songplays import (
+    MATCH_KEY,
+    build_plays,
+    build_songplays,
+    match_songs,
+    songplay_rank,
+    with_resolved,
+)
 from sparkify.transforms.songs import build_song_keys, build_songs
 from sparkify.transforms.time_table import build_time
 from sparkify.transforms.users import build_users
@@ -369,17 +376,23 @@ def merge_new_plays(
     song_keys_df: DataFrame,
     exclusive: bool = False,
     ready: Callable[[], object] = lambda: None,
+    resolved: DataFrame | None = None,
 ) -> None:
     """songplays for an events batch's plays, matched to ``song_keys_df``: the keys of the songs staged
     so far (:func:`read_song_keys`, or a stream's ``sparkify.song_keys.HeldSongKeys``), read after the
     batch's own staging commit, so that a song staged meanwhile is either in them or resolves the staged
-    play itself (:func:`merge_resolved_plays`).
+    play itself (:func:`resolved_plays`). ``resolved``, such plays (the stream hands them over to keep
+    one writer of songplays), go into the same MERGE.
 
     This is all the stream does after staging before a file's plays are visible: one MERGE, which waits
     for ``ready`` once its source is computed (``sparkify.merge.merge_new_songplays``).
     """
     songplays = build_songplays(events_df, song_keys_df)
-    merge.merge_new_songplays(spark, config.table_path("songplays"), songplays, exclusive, ready)
+    path = config.table_path(tables.SONGPLAYS.name)
+    if resolved is None:
+        merge.merge_new_songplays(spark, path, songplays, exclusive, ready)
+    else:  # keys already there: the full MERGE at once
+        merge.merge_songplays(spark, path, with_resolved(songplays, resolved), exclusive, ready)
 
 
 def read_song_keys(spark: SparkSession, config: PipelineConfig) -> DataFrame:
