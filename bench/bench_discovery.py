@@ -52,7 +52,7 @@ from pyspark.sql.streaming import StreamingQuery
 from checkpoints_config import load_config
 from sparkify.landing import LocalLander
 from sparkify.sources import archived_root
-from streaming.sink import EmptiedDirPruner
+from streaming.pruning import EmptiedDirPruner
 from streaming.sources import raw_file_stream
 
 REPORT = REPORTS / "discovery.md"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import operator
 import os
 import shutil
 import sys
@@ -49,7 +50,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 
 from sparkify import merge, tables
 from sparkify.keys import songplay_id
-from sparkify.transforms.songplays import SONGPLAY_RANK_SQL
+from sparkify.transforms.songplays import songplay_rank
 
 REPORT = REPORTS / "merge_scaling.md"
 TARGET_RATIO = 1.5
@@ -285,7 +286,7 @@ def merge_months_only(spark: SparkSession, path: str, songplays_df: DataFrame) -
         path,
         songplays_df,
         ["songplay_id"],
-        better=merge.compare(SONGPLAY_RANK_SQL, "<"),
+        better=merge.source_wins(songplay_rank, operator.lt),
         scope=scope,
     )
 

@@ -276,7 +276,7 @@ class Checks:
         return self.validator.rest(df, suite_name, batch_id, dataset, tallies)
 
 
-STAR_SUITE_PREFIX = "star_"  # star_<table>: checks of a whole star table (sparkify.quality_checks)
+STAR_SUITE_PREFIX = "star_"  # star_<table>: checks of a whole star table (sparkify.pipeline.star_checks)
 
 
 def load_checks(quality: QualitySettings, directory: Path = SUITE_DIR) -> Checks:

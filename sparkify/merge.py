@@ -7,22 +7,24 @@ same total order the dedupe used: merging batches in any order, or twice, gives 
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 
+from sparkify import tables
 from sparkify.progress import timed
 from sparkify.retry import retry_on_conflict
-from sparkify.transforms.artists import ARTIST_COLUMNS
-from sparkify.transforms.levels import LEVEL_HISTORY_COLUMNS
-from sparkify.transforms.songplays import SONGPLAY_RANK_SQL
-from sparkify.transforms.songs import SONG_RANK_SQL
-from sparkify.transforms.users import USER_RANK_SQL
+from sparkify.transforms.dedupe import Side, side
+from sparkify.transforms.songplays import songplay_rank
+from sparkify.transforms.songs import song_rank
+from sparkify.transforms.users import user_rank
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,9 @@ def is_empty(table: DeltaTable) -> bool:
     return table.detail().select("numFiles").first()[0] == 0
 
 
-def key_condition(keys: Sequence[str]) -> str:
-    return " AND ".join(f"t.{k} = s.{k}" for k in keys)
+def key_condition(keys: Sequence[str]) -> Column:
+    """Target and source rows with equal ``keys``."""
+    return functools.reduce(operator.and_, (side("t")(k) == side("s")(k) for k in keys))
 
 
 def time_scope(source_df: DataFrame) -> str:
@@ -57,8 +60,10 @@ def time_scope(source_df: DataFrame) -> str:
     return "(" + " OR ".join(clauses) + ")" if clauses else NOTHING
 
 
-def compare(rank_sql: str, op: str) -> str:
-    return f"{rank_sql.format(p='s.')} {op} {rank_sql.format(p='t.')}"
+def source_wins(rank: Callable[[Side], Column], op: Callable[[Column, Column], Column]) -> Column:
+    """When a matched target row takes the source row: ``op(rank of the source, rank of the target)``,
+    with the rank its transform deduped by."""
+    return op(rank(side("s")), rank(side("t")))
 
 
 def upsert(
@@ -66,7 +71,7 @@ def upsert(
     path: str,
     source_df: DataFrame,
     keys: Sequence[str],
-    better: str | None,
+    better: Column | None,
     scope: str | None = None,
     exclusive: bool = False,
 ) -> int | None:
@@ -83,7 +88,7 @@ def upsert(
         if exclusive and is_empty(target):
             source_df.write.format("delta").mode("append").save(path)
             return None
-        condition = key_condition(keys) + (f" AND {scope}" if scope else "")
+        condition = key_condition(keys) & F.expr(scope) if scope else key_condition(keys)
         merge = target.alias("t").merge(source_df.alias("s"), condition)
         if better is not None:
             merge = merge.whenMatchedUpdateAll(condition=better)
@@ -103,7 +108,7 @@ def merge_songplays(
     """songplays by songplay_id, within the batch's months. A matched play is updated only by a better
     row: one that has a song where it had none, or a smaller song_id (then the smaller values).
     ``ready``: as in :func:`merge_new_songplays`."""
-    better = compare(SONGPLAY_RANK_SQL, "<")
+    better = source_wins(songplay_rank, operator.lt)
     upsert_by_time(spark, path, songplays_df, ["songplay_id"], better, exclusive, ready)
 
 
@@ -128,18 +133,18 @@ def merge_new_songplays(
             return
         inserted = upsert(spark, path, source, ["songplay_id"], None, scope=scope, exclusive=exclusive)
         if inserted is not None and inserted < source.count():
-            better = compare(SONGPLAY_RANK_SQL, "<")
+            better = source_wins(songplay_rank, operator.lt)
             upsert(spark, path, source, ["songplay_id"], better, scope=scope, exclusive=exclusive)
 
 
 def merge_users(spark: SparkSession, path: str, users_df: DataFrame, exclusive: bool = False) -> None:
     """users by user_id; the later event wins (ts, then session_id, item_in_session, then values)."""
-    upsert(spark, path, users_df, ["user_id"], better=compare(USER_RANK_SQL, ">"), exclusive=exclusive)
+    upsert(spark, path, users_df, ["user_id"], source_wins(user_rank, operator.gt), exclusive=exclusive)
 
 
 def merge_songs(spark: SparkSession, path: str, songs_df: DataFrame, exclusive: bool = False) -> None:
     """songs by song_id; the record with more fields set wins, then the greater values."""
-    upsert(spark, path, songs_df, ["song_id"], better=compare(SONG_RANK_SQL, ">"), exclusive=exclusive)
+    upsert(spark, path, songs_df, ["song_id"], source_wins(song_rank, operator.gt), exclusive=exclusive)
 
 
 def merge_time(spark: SparkSession, path: str, time_df: DataFrame, exclusive: bool = False) -> None:
@@ -152,7 +157,7 @@ def upsert_by_time(
     path: str,
     source_df: DataFrame,
     keys: Sequence[str],
-    better: str | None,
+    better: Column | None,
     exclusive: bool = False,
     ready: Callable[[], object] = lambda: None,
 ) -> None:
@@ -192,8 +197,10 @@ def replace_for_keys(
     Used where a row is a function of all the owner's history (an artist's best record, a user's level
     runs): stale rows of those owners are deleted, changed ones updated, new ones inserted, in one commit.
     """
-    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in columns if c not in row_key)
-    values = {c: f"s.{c}" for c in columns}
+    t, s = side("t"), side("s")
+    changed = functools.reduce(operator.or_, (~t(c).eqNullSafe(s(c)) for c in columns if c not in row_key))
+    values = {c: s(c) for c in columns}
+    is_stale = s("is_stale")
     # The fresh rows are read several times (owners, keys, the rows, and by each pass of the MERGE), and
     # computing them rescans staged history: once is enough.
     fresh = fresh_df.select(*columns).persist(StorageLevel.MEMORY_AND_DISK)
@@ -203,20 +210,20 @@ def replace_for_keys(
         if exclusive and is_empty(target):
             fresh.write.format("delta").mode("append").save(path)
             return
-        stale = (
+        stale_rows = (
             target.toDF()
             .join(fresh.select(owner).distinct(), owner, "left_semi")
             .join(fresh.select(*row_key), list(row_key), "left_anti")
             .select(*columns)
             .withColumn("is_stale", F.lit(True))
         )
-        source = fresh.withColumn("is_stale", F.lit(False)).unionByName(stale)
+        source = fresh.withColumn("is_stale", F.lit(False)).unionByName(stale_rows)
         (
             target.alias("t")
             .merge(source.alias("s"), key_condition(row_key))
-            .whenMatchedDelete(condition="s.is_stale")
-            .whenMatchedUpdate(condition=f"NOT s.is_stale AND ({changed})", set=values)
-            .whenNotMatchedInsert(condition="NOT s.is_stale", values=values)
+            .whenMatchedDelete(condition=is_stale)
+            .whenMatchedUpdate(condition=~is_stale & changed, set=values)
+            .whenNotMatchedInsert(condition=~is_stale, values=values)
             .execute()
         )
 
@@ -229,7 +236,7 @@ def replace_for_keys(
 
 def merge_artists(spark: SparkSession, path: str, artists_df: DataFrame, exclusive: bool = False) -> None:
     """artists by artist_id; ``artists_df`` is each touched artist's best record over all its songs."""
-    replace_for_keys(spark, path, artists_df, "artist_id", ["artist_id"], ARTIST_COLUMNS, exclusive)
+    replace_for_keys(spark, path, artists_df, "artist_id", ["artist_id"], tables.ARTISTS.columns, exclusive)
 
 
 def merge_level_history(
@@ -243,6 +250,6 @@ def merge_level_history(
         history_df,
         "user_id",
         ["user_id", "valid_from", "level"],
-        LEVEL_HISTORY_COLUMNS,
+        tables.USERS_LEVEL_HISTORY.columns,
         exclusive,
     )

@@ -1,7 +1,8 @@
 """Retry a Delta commit that lost a race with a concurrent writer.
 
-Both streaming queries (and a MERGE of late songs) write songplays and time; Delta's optimistic
-concurrency makes the loser raise a concurrent-modification error. Every writer here is idempotent and
+A stream's four queries commit to the lake beside each other (and the songs-dimensions query writes
+songplays itself when the events query is idle); Delta's optimistic concurrency makes the loser of a
+race raise a concurrent-modification error. Every writer here is idempotent and
 order independent, so running it again against the new snapshot is always correct.
 """
 

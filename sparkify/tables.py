@@ -26,6 +26,11 @@ class TableSpec:
     def schema(self) -> StructType:
         return self.ddl if isinstance(self.ddl, StructType) else StructType.fromDDL(self.ddl)
 
+    @property
+    def columns(self) -> list[str]:
+        """The column names, in the table's order: what the transforms that build it select."""
+        return self.schema.fieldNames()
+
 
 # For the tables a stream commits to on every micro-batch. Delta checkpoints a table's log every
 # ``delta.checkpointInterval`` commits (10 by default), in the committing thread: at a commit every few

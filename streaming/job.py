@@ -33,8 +33,9 @@ from sparkify.pipeline import ingest
 from sparkify.song_keys import HeldSongKeys
 from sparkify.sources import archived_root
 from streaming.listener import BatchLogger
+from streaming.pruning import EmptiedDirPruner
 from streaming.scheduling import Schedule
-from streaming.sink import STREAM_BATCH_PREFIX, DimensionSink, EmptiedDirPruner, RawFilesSink
+from streaming.sink import STREAM_BATCH_PREFIX, DimensionSink, RawFilesSink
 from streaming.sources import raw_file_stream, staging_stream
 
 POLL_S = 0.5

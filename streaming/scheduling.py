@@ -6,8 +6,8 @@
 - One writer of songplays (:class:`SongplaysHandover`): the events query. The plays that late songs
   resolve are computed by the songs-dimensions query and go into the events query's next MERGE of new
   plays. Written beside it, their MERGE conflicted with its commits and started over (Delta checks
-  conflicts by partition, and both write the current month): on a two-minute drip, p95 freshness was
-  9.2-11.6 s with it and 7.4-8.0 s without it (bench/reports/freshness_validation.md).
+  conflicts by partition, and both write the current month), and held up the freshness path (README,
+  "Concurrent queries, shared tables").
 """
 
 from __future__ import annotations

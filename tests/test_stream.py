@@ -21,8 +21,9 @@ from sparkify.sources import read_whole_files
 from sparkify.tables import ensure_tables
 from streaming import handoff, job
 from streaming.job import run_stream
+from streaming.pruning import EmptiedDirPruner, HadoopDirs, LocalDirs
 from streaming.scheduling import Schedule
-from streaming.sink import DimensionSink, EmptiedDirPruner, HadoopDirs, LocalDirs, RawFilesSink
+from streaming.sink import DimensionSink, RawFilesSink
 from tests.conftest import ROUTING_ONLY, lake_config
 from tests.landing import ALL_FILES, land
 from tests.test_backfill import assert_same_star_tables

@@ -1,4 +1,6 @@
-"""Each star table's pure transform, on tiny hand-built inputs, compared as whole DataFrames."""
+"""Each star table's pure transform, on tiny hand-built inputs, compared as whole DataFrames: the expected
+frame is built with the table's own schema (``sparkify.tables``), so each test also checks the transform's
+output columns, their order and types against the table it feeds."""
 
 from __future__ import annotations
 

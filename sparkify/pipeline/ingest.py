@@ -411,7 +411,7 @@ def resolved_plays(spark: SparkSession, config: PipelineConfig, songs_df: DataFr
         .filter(F.col("song_id").isNotNull())
         .drop(*MATCH_KEY)
         .transform(lambda df: dedupe_by_rank(df, ["songplay_id"], songplay_rank(), keep="min"))
-        .select(*tables.SONGPLAYS.schema.fieldNames())
+        .select(*tables.SONGPLAYS.columns)
     )
 
 

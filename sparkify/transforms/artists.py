@@ -5,9 +5,8 @@ from __future__ import annotations
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 
+from sparkify import tables
 from sparkify.transforms.dedupe import count_non_null, dedupe_by_rank
-
-ARTIST_COLUMNS = ["artist_id", "name", "location", "latitude", "longitude"]
 
 
 def build_artists(songs_df: DataFrame) -> DataFrame:
@@ -23,4 +22,4 @@ def build_artists(songs_df: DataFrame) -> DataFrame:
     )
     fields = [F.col(c) for c in ("name", "location", "latitude", "longitude")]
     rank = F.struct(count_non_null(*fields), F.col("song_id"), *fields)
-    return dedupe_by_rank(records, ["artist_id"], rank).select(*ARTIST_COLUMNS)
+    return dedupe_by_rank(records, ["artist_id"], rank).select(*tables.ARTISTS.columns)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
+
+Side = Callable[[str], Column]
+"""A row's columns by name: ``F.col`` for a DataFrame's own rows, :func:`side` for one side of a MERGE. A
+rank is a function of it, so that a transform's dedupe and the MERGE that takes its rows compare the
+same struct."""
+
+
+def side(alias: str) -> Side:
+    """The columns of the MERGE side named ``alias`` (``s`` the source, ``t`` the target)."""
+    return lambda name: F.col(f"{alias}.{name}")
 
 
 def dedupe_by_rank(

@@ -7,8 +7,6 @@ from pyspark.sql import DataFrame, Window
 
 from sparkify.keys import parse_user_id
 
-LEVEL_HISTORY_COLUMNS = ["user_id", "level", "valid_from", "valid_to", "is_current"]
-
 
 def build_level_history(events_df: DataFrame) -> DataFrame:
     """Runs of the same level in each user's events, ordered by (ts, session_id, item_in_session).

@@ -5,36 +5,19 @@ from __future__ import annotations
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
 
+from sparkify import tables
 from sparkify.keys import is_play, parse_user_id, songplay_id
-from sparkify.transforms.dedupe import dedupe_by_rank
+from sparkify.transforms.dedupe import Side, dedupe_by_rank
 
-SONGPLAY_COLUMNS = [
-    "songplay_id",
-    "start_time",
-    "user_id",
-    "level",
-    "song_id",
-    "artist_id",
-    "session_id",
-    "item_in_session",
-    "location",
-    "user_agent",
-    "year",
-    "month",
-]
 DURATION_TOLERANCE_S = 0.01
 MATCH_KEY = ["song", "artist", "length"]
 
 
-# Better row for the same play (smaller is better): one with a song, then the smaller song_id, then the
-# smaller values. ``{p}`` is the table alias; the MERGE into songplays compares the same struct.
-SONGPLAY_RANK_SQL = (
-    "struct({p}song_id IS NULL, {p}song_id, {p}artist_id, {p}level, {p}location, {p}user_agent)"
-)
-
-
-def songplay_rank() -> Column:
-    return F.expr(SONGPLAY_RANK_SQL.format(p=""))
+def songplay_rank(c: Side = F.col) -> Column:
+    """Better row for the same play (smaller is better): one with a song, then the smaller song_id, then
+    the smaller values."""
+    values = ("song_id", "artist_id", "level", "location", "user_agent")
+    return F.struct(c("song_id").isNull().alias("no_song"), *(c(name) for name in values))
 
 
 def build_plays(events_df: DataFrame) -> DataFrame:
@@ -85,7 +68,7 @@ def match_songs(plays_df: DataFrame, song_keys_df: DataFrame) -> DataFrame:
 
 def build_songplays(events_df: DataFrame, song_keys_df: DataFrame) -> DataFrame:
     """Accepted events + the known songs' match keys → one songplays row per play."""
-    matched = match_songs(build_plays(events_df), song_keys_df).select(*SONGPLAY_COLUMNS)
+    matched = match_songs(build_plays(events_df), song_keys_df).select(*tables.SONGPLAYS.columns)
     return dedupe_by_rank(matched, ["songplay_id"], songplay_rank(), keep="min")
 
 

@@ -5,27 +5,21 @@ from __future__ import annotations
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
 
-from sparkify.transforms.dedupe import dedupe_by_rank
+from sparkify import tables
+from sparkify.transforms.dedupe import Side, count_non_null, dedupe_by_rank
 
-SONG_COLUMNS = ["song_id", "title", "artist_id", "year", "duration"]
 SONG_KEY_COLUMNS = ["song_id", "title", "artist_name", "duration", "artist_id", "year"]
 
 
-# Better song record: more fields set, then the greater values (a total order on the row).
-SONG_RANK_SQL = (
-    "struct(CAST({p}title IS NOT NULL AS INT) + CAST({p}artist_id IS NOT NULL AS INT)"
-    " + CAST({p}year IS NOT NULL AS INT) + CAST({p}duration IS NOT NULL AS INT),"
-    " {p}title, {p}artist_id, {p}year, {p}duration)"
-)
-
-
-def song_rank() -> Column:
-    return F.expr(SONG_RANK_SQL.format(p=""))
+def song_rank(c: Side = F.col) -> Column:
+    """Better song record: more fields set, then the greater values (a total order on the row)."""
+    fields = [c("title"), c("artist_id"), c("year"), c("duration")]
+    return F.struct(count_non_null(*fields).alias("fields_set"), *fields)
 
 
 def build_songs(songs_df: DataFrame) -> DataFrame:
     """One row per song_id from accepted staged song records."""
-    return dedupe_by_rank(songs_df.select(*SONG_COLUMNS), ["song_id"], song_rank())
+    return dedupe_by_rank(songs_df.select(*tables.SONGS.columns), ["song_id"], song_rank())
 
 
 def build_song_keys(songs_df: DataFrame) -> DataFrame:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 
-TIME_COLUMNS = ["start_time", "hour", "day", "week", "month", "year", "weekday"]
-
 
 def build_time(songplays_df: DataFrame) -> DataFrame:
     """One row per distinct play start time (the session time zone is UTC, see sparkify.session)."""

@@ -5,29 +5,15 @@ from __future__ import annotations
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
 
+from sparkify import tables
 from sparkify.keys import parse_user_id
-from sparkify.transforms.dedupe import dedupe_by_rank
-
-USER_COLUMNS = [
-    "user_id",
-    "first_name",
-    "last_name",
-    "gender",
-    "level",
-    "ts",
-    "session_id",
-    "item_in_session",
-]
+from sparkify.transforms.dedupe import Side, dedupe_by_rank
 
 
-# Later event wins: by ts, ties to the greater session_id, then item_in_session, then the values.
-USER_RANK_SQL = (
-    "struct({p}ts, {p}session_id, {p}item_in_session, {p}first_name, {p}last_name, {p}gender, {p}level)"
-)
-
-
-def user_rank() -> Column:
-    return F.expr(USER_RANK_SQL.format(p=""))
+def user_rank(c: Side = F.col) -> Column:
+    """Later event wins: by ts, ties to the greater session_id, then item_in_session, then the values."""
+    order = ("ts", "session_id", "item_in_session", "first_name", "last_name", "gender", "level")
+    return F.struct(*(c(name) for name in order))
 
 
 def build_users(events_df: DataFrame) -> DataFrame:
@@ -39,4 +25,4 @@ def build_users(events_df: DataFrame) -> DataFrame:
     with_user = events_df.withColumn("user_id", parse_user_id(F.col("user_id"))).filter(
         F.col("user_id").isNotNull()
     )
-    return dedupe_by_rank(with_user.select(*USER_COLUMNS), ["user_id"], user_rank())
+    return dedupe_by_rank(with_user.select(*tables.USERS.columns), ["user_id"], user_rank())
