@@ -13,6 +13,7 @@ demo: $(STAMP)
 test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest
 
 # The Data Docs browser test renders pages in headless Chromium. On a clean CI machine (root, apt-get)
@@ -27,11 +28,13 @@ chromium:
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -m "not spark and not s3 and not slow"
 
-# ruff, and the import contracts in pyproject.toml ([tool.importlinter]: the layers, no cycles).
+# ruff, the import contracts in pyproject.toml ([tool.importlinter]: the layers, no cycles), and the
+# type check of the five packages ([tool.mypy]).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet -e ".[bench]"
@@ -48,4 +51,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf lake spark-warehouse metastore_db derby.log .pytest_cache .import_linter_cache
+	rm -rf lake spark-warehouse metastore_db derby.log .pytest_cache .import_linter_cache .mypy_cache

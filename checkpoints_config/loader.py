@@ -236,6 +236,7 @@ def load_config(
     cwd = Path.cwd() if cwd is None else cwd
     spec = spec or env.get(ENV_PREFIX + "CONFIG") or DEFAULT_PROFILE
 
+    overrides: dict[str, dict[str, Any]]
     if spec in PROFILES:
         profile, overrides, sources = spec, {}, [f"profile {spec}"]
     else:
@@ -286,6 +287,11 @@ def read_config_file(path: Path) -> tuple[str, dict[str, dict[str, Any]]]:
     return profile, data
 
 
+class _UpperCaseKeys(configparser.ConfigParser):
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr.upper()  # keys are case-insensitive in the wild; normalise
+
+
 def parse_dl_cfg(text: str, source: str = "dl.cfg") -> tuple[str, dict[str, dict[str, Any]]]:
     """Map the classic Udacity ``dl.cfg`` onto our sections.
 
@@ -293,8 +299,7 @@ def parse_dl_cfg(text: str, source: str = "dl.cfg") -> tuple[str, dict[str, dict
     ``[AWS]`` keys become S3 credentials (empty: the default chain). The base profile is ``s3`` when any
     path is on S3, else ``local``.
     """
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str.upper  # keys are case-insensitive in the wild; normalise
+    parser = _UpperCaseKeys(interpolation=None)
     try:
         parser.read_string(text, source=source)
     except configparser.Error as e:

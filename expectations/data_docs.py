@@ -235,14 +235,20 @@ def render_site(validations: Sequence[RecordedValidation], project: Path, site: 
         previous = None
     try:
         context = gx.get_context(mode="file", project_root_dir=project)
-        context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+        # As in expectations.validation.Validator: GX stores the mapping as given, and reads it as one.
+        context.variables.progress_bars = {  # type: ignore[assignment]
+            "globally": False,
+            "metric_calculations": False,
+        }
         for name in list(context.list_data_docs_sites()):
             context.delete_data_docs_site(name)
         context.add_data_docs_site(
             SITE_NAME,
             {
                 "class_name": "SiteBuilder",
-                "show_how_to_buttons": False,
+                # A SiteBuilder argument that GX's TypedDict of a site's config does not list (it says
+                # its keys "may be incomplete").
+                "show_how_to_buttons": False,  # type: ignore[typeddict-unknown-key]
                 "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site)},
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },

@@ -23,7 +23,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pyspark.sql import DataFrame
 
@@ -33,6 +33,9 @@ from expectations.suites import SUITE_DIR, Expectation, Policy, Suite, SuiteErro
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # before GX is imported: nothing phones home
 import great_expectations as gx
 from great_expectations.core.run_identifier import RunIdentifier
+
+if TYPE_CHECKING:
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +128,12 @@ class Validator:
 
     def __init__(self, suites: list[Suite]) -> None:
         self.context = gx.get_context(mode="ephemeral")
-        self.context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+        # GX types the setter ProgressBarsConfig, stores what it is given, and reads it as a mapping
+        # (Validator._determine_progress_bars): a ProgressBarsConfig would change what is stored.
+        self.context.variables.progress_bars = {  # type: ignore[assignment]
+            "globally": False,
+            "metric_calculations": False,
+        }
         source = self.context.data_sources.add_spark("sparkify", persist=False)
         self.suites = {s.name: s for s in suites}
         self.definitions = {}
@@ -182,7 +190,7 @@ class Validator:
         policies = {e.name: e.policy for e in suite.expectations}
         results = []
         for r in outcome.results:
-            config = r.expectation_config
+            config = cast("ExpectationConfiguration", r.expectation_config)  # a suite's result has it
             name = config.meta["name"]
             problem = raised_message(r.exception_info)
             if problem:
@@ -226,7 +234,12 @@ def raised_message(exception_info: Mapping[str, Any]) -> str | None:
 
 
 def quality_result(
-    result: Mapping[str, Any], kind: str, kwargs: Mapping[str, Any], name: str, policy: Policy, success: bool
+    result: Mapping[str, Any],
+    kind: str,
+    kwargs: Mapping[str, Any],
+    name: str,
+    policy: Policy,
+    success: bool | None,
 ) -> dict[str, Any]:
     """The fields of a :class:`QualityResult`, from GX's verdict and figures in its ``BASIC`` form."""
     observed = result.get("observed_value")

@@ -12,11 +12,12 @@ import logging
 import operator
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import cast
 
 import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 
 from sparkify import tables
 from sparkify.progress import timed
@@ -32,7 +33,7 @@ NOTHING = "FALSE"  # the scope of an empty source
 
 
 def is_empty(table: DeltaTable) -> bool:
-    return table.detail().select("numFiles").first()[0] == 0
+    return cast(Row, table.detail().select("numFiles").first())[0] == 0  # detail() is one row
 
 
 def key_condition(keys: Sequence[str]) -> Column:
@@ -92,7 +93,8 @@ def upsert(
         merge = target.alias("t").merge(source_df.alias("s"), condition)
         if better is not None:
             merge = merge.whenMatchedUpdateAll(condition=better)
-        return merge.whenNotMatchedInsertAll().execute().first()["num_inserted_rows"]
+        metrics = cast(Row, merge.whenNotMatchedInsertAll().execute().first())  # one row of metrics
+        return metrics["num_inserted_rows"]
 
     with timed(log, f"MERGE into {path}"):
         return retry_on_conflict(attempt, f"MERGE into {path}")
@@ -199,7 +201,7 @@ def replace_for_keys(
     """
     t, s = side("t"), side("s")
     changed = functools.reduce(operator.or_, (~t(c).eqNullSafe(s(c)) for c in columns if c not in row_key))
-    values = {c: s(c) for c in columns}
+    values: dict[str, str | Column] = {c: s(c) for c in columns}  # the type DeltaMergeBuilder takes
     is_stale = s("is_stale")
     # The fresh rows are read several times (owners, keys, the rows, and by each pass of the MERGE), and
     # computing them rescans staged history: once is enough.

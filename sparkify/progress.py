@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -30,18 +30,18 @@ class Progress:
     total: int
     unit: str = "files"
     stream: TextIO = field(default_factory=lambda: sys.stderr)
-    clock: object = time.monotonic
+    clock: Callable[[], float] = time.monotonic
     done: int = 0
 
     def __post_init__(self) -> None:
-        self.started = self.clock()  # type: ignore[operator]
+        self.started = self.clock()
 
     def advance(self, n: int, note: str = "") -> None:
         self.done += n
         self.say(note)
 
     def say(self, note: str = "") -> None:
-        elapsed = self.clock() - self.started  # type: ignore[operator]
+        elapsed = self.clock() - self.started
         pct = 100 * self.done / self.total if self.total else 100
         eta = elapsed * (self.total - self.done) / self.done if self.done else 0.0
         parts = [f"[{self.label}] {self.done:,}/{self.total:,} {self.unit} ({pct:.0f}%)"]

@@ -12,6 +12,7 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -84,7 +85,7 @@ def quiet_known_noise(spark: SparkSession) -> None:
     - Delta's change-feed reader passes its options twice, in two spellings, and Spark warns about each
       on every read (sparkify.song_keys reads the feed every events batch).
     """
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    jvm: Any = spark.sparkContext._jvm  # py4j's view of the JVM: untyped, and set while a session runs
     level = jvm.org.apache.logging.log4j.Level
     configurator = jvm.org.apache.logging.log4j.core.config.Configurator
     configurator.setLevel("org.apache.spark.sql.delta.commands.MergeIntoCommand", level.FATAL)

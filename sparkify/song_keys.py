@@ -13,10 +13,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import cast
 
 import pyspark.sql.functions as F
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 
 from sparkify.local_checkpoints import release
 from sparkify.progress import timed
@@ -91,7 +92,7 @@ class HeldSongKeys:
             except Exception as e:
                 if UNCHANGED in str(e):
                     return held
-        latest = DeltaTable.forPath(spark, self.path).history(1).first()["version"]
+        latest = cast(Row, DeltaTable.forPath(spark, self.path).history(1).first())["version"]
         with timed(log, f"song keys as of staging_songs version {latest}"):
             keys = self.added_to_held(spark, latest) or self.read_whole(spark, latest)
         self.held = Generation(keys, latest)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -64,7 +65,8 @@ def root_prefix(spark: SparkSession, root: str) -> str:
     """``root``'s path as Spark encodes it in ``_metadata.file_path``, without scheme and authority
     (``/tmp/a%20b`` for ``/tmp/a b``, ``/landing/song_data`` for ``s3a://bucket/landing/song_data``).
     Hadoop's own encoding, so that it always agrees with Spark's."""
-    return spark.sparkContext._jvm.org.apache.hadoop.fs.Path(root).toUri().getRawPath()  # type: ignore[union-attr]
+    jvm: Any = spark.sparkContext._jvm  # py4j's view of the JVM: untyped, and set while a session runs
+    return jvm.org.apache.hadoop.fs.Path(root).toUri().getRawPath()
 
 
 def archived_root(archive_dir: str, root: str) -> str:
@@ -103,7 +105,7 @@ def list_raw_files(spark: SparkSession, root: str, prefix: str | None = None) ->
 
 
 def path_exists(spark: SparkSession, root: str) -> bool:
-    jvm = spark.sparkContext._jvm
+    jvm: Any = spark.sparkContext._jvm  # py4j's view of the JVM: untyped, and set while a session runs
     path = jvm.org.apache.hadoop.fs.Path(root)
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, cast
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
@@ -24,7 +25,9 @@ class TableSpec:
 
     @property
     def schema(self) -> StructType:
-        return self.ddl if isinstance(self.ddl, StructType) else StructType.fromDDL(self.ddl)
+        if isinstance(self.ddl, StructType):
+            return self.ddl
+        return cast(StructType, StructType.fromDDL(self.ddl))  # a list of columns parses as a struct
 
     @property
     def columns(self) -> list[str]:
@@ -133,7 +136,7 @@ COMMIT_FILE = re.compile(r"^\d{20}\.(json|checkpoint.*\.parquet)$")
 
 def clear_uncommitted_log(spark: SparkSession, path: str) -> None:
     """Remove ``<path>/_delta_log`` if it holds no commit: what a creation that never committed left."""
-    jvm = spark.sparkContext._jvm
+    jvm: Any = spark.sparkContext._jvm  # py4j's view of the JVM: untyped, and set while a session runs
     log_dir = jvm.org.apache.hadoop.fs.Path(path + "/_delta_log")
     fs = log_dir.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(log_dir):

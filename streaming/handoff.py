@@ -17,9 +17,10 @@ backfill must not run while the stream runs over the same prefixes (the writer l
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import pyspark.sql.functions as F
-from pyspark.sql import SparkSession
+from pyspark.sql import Row, SparkSession
 
 from checkpoints_config import PipelineConfig
 from sparkify.pipeline import ingest
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 def newest_staged(spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset) -> int:
     """landed_at of the newest file in ``dataset``'s staging table (-1 when empty)."""
     path = config.table_path(dataset.staging.name)
-    newest = spark.read.format("delta").load(path).agg(F.max("landed_at")).first()[0]
+    newest = cast(Row, spark.read.format("delta").load(path).agg(F.max("landed_at")).first())[0]
     return -1 if newest is None else newest
 
 

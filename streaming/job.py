@@ -19,11 +19,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO, cast
 
 import pyspark.sql.functions as F
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from checkpoints_config import PipelineConfig
@@ -45,7 +45,7 @@ def start_raw_query(
     spark: SparkSession,
     config: PipelineConfig,
     dataset: ingest.Dataset,
-    trigger: dict[str, object],
+    trigger: dict[str, Any],
     schedule: Schedule,
     song_keys: HeldSongKeys,
 ) -> StreamingQuery:
@@ -66,7 +66,7 @@ def start_dimension_query(
     spark: SparkSession,
     config: PipelineConfig,
     dataset: ingest.Dataset,
-    trigger: dict[str, object],
+    trigger: dict[str, Any],
     schedule: Schedule,
 ) -> StreamingQuery:
     """Rows appended to ``dataset``'s staging table → the rest of the star (see ``DimensionSink``)."""
@@ -84,7 +84,7 @@ def start(
     name: str,
     checkpoint: str,
     sink: Callable[[DataFrame, int], None],
-    trigger: dict[str, object],
+    trigger: dict[str, Any],
 ) -> StreamingQuery:
     writer = stream_df.writeStream.queryName(name).option("checkpointLocation", checkpoint)
     return writer.foreachBatch(sink).trigger(**trigger).start()
@@ -103,7 +103,7 @@ def dimension_start_version(spark: SparkSession, config: PipelineConfig, dataset
     )
     if not staged_by_stream.isEmpty():
         return 0
-    return DeltaTable.forPath(spark, path).history(1).first()["version"]
+    return cast(Row, DeltaTable.forPath(spark, path).history(1).first())["version"]
 
 
 def start_queries(

@@ -8,17 +8,26 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from pyspark.sql.streaming import StreamingQueryListener
+
+if TYPE_CHECKING:
+    from pyspark.sql.streaming.listener import (
+        QueryIdleEvent,
+        QueryProgressEvent,
+        QueryStartedEvent,
+        QueryTerminatedEvent,
+    )
 
 log = logging.getLogger("streaming.progress")
 
 
 class BatchLogger(StreamingQueryListener):
-    def onQueryStarted(self, event) -> None:  # type: ignore[no-untyped-def]
+    def onQueryStarted(self, event: QueryStartedEvent) -> None:
         log.info(json.dumps({"event": "started", "query": event.name, "id": str(event.id)}))
 
-    def onQueryProgress(self, event) -> None:  # type: ignore[no-untyped-def]
+    def onQueryProgress(self, event: QueryProgressEvent) -> None:
         p = event.progress
         log.info(
             json.dumps(
@@ -33,8 +42,8 @@ class BatchLogger(StreamingQueryListener):
             )
         )
 
-    def onQueryIdle(self, event) -> None:  # type: ignore[no-untyped-def]
+    def onQueryIdle(self, event: QueryIdleEvent) -> None:
         pass
 
-    def onQueryTerminated(self, event) -> None:  # type: ignore[no-untyped-def]
+    def onQueryTerminated(self, event: QueryTerminatedEvent) -> None:
         log.info(json.dumps({"event": "stopped", "id": str(event.id), "error": event.exception}))

@@ -8,6 +8,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from pyspark.sql import SparkSession
@@ -100,15 +101,16 @@ class HadoopDirs:
     file meanwhile makes its delete fail, and stays."""
 
     def __init__(self, spark: SparkSession) -> None:
-        self.jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-        self.conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+        # py4j's view of the JVM: untyped, and set while a session runs
+        self.jvm: Any = spark.sparkContext._jvm
+        self.conf = spark.sparkContext._jsc.hadoopConfiguration()
 
-    def under(self, root: str, rel: str):  # type: ignore[no-untyped-def]
+    def under(self, root: str, rel: str) -> Any:  # a Hadoop Path (py4j)
         """The Hadoop path of ``rel`` (encoded, relative) under ``root``."""
         base = self.jvm.org.apache.hadoop.fs.Path(root).toUri().toString().rstrip("/")
         return self.jvm.org.apache.hadoop.fs.Path(self.jvm.java.net.URI(f"{base}/{rel}"))
 
-    def remove_if_archived(self, d, counterpart) -> bool:  # type: ignore[no-untyped-def]
+    def remove_if_archived(self, d: Any, counterpart: Any) -> bool:
         """Remove ``d`` if it is empty and archiving emptied it (``counterpart`` exists)."""
         try:
             archived = counterpart.getFileSystem(self.conf).exists(counterpart)
@@ -117,7 +119,7 @@ class HadoopDirs:
             return False
         return bool(archived) and self.remove_if_empty(d)
 
-    def remove_if_empty(self, d) -> bool:  # type: ignore[no-untyped-def]
+    def remove_if_empty(self, d: Any) -> bool:
         fs = d.getFileSystem(self.conf)
         try:
             return bool(fs.exists(d) and not fs.listStatus(d) and fs.delete(d, False))
@@ -137,7 +139,7 @@ class HadoopDirs:
         fs = top.getFileSystem(self.conf)
         prefix = fs.makeQualified(top).toUri().getRawPath()  # listStatus gives qualified paths
 
-        def sweep(d) -> bool:  # type: ignore[no-untyped-def]
+        def sweep(d: Any) -> bool:
             left = 0
             for child in fs.listStatus(d):
                 sub = child.getPath()

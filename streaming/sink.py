@@ -25,10 +25,11 @@ import logging
 import time
 from concurrent.futures import wait
 from dataclasses import dataclass, field
+from typing import cast
 
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 
 from checkpoints_config import PipelineConfig, join_path
 from expectations.validation import Checks
@@ -216,7 +217,9 @@ class DimensionSink(QuerySink):
             staged = batch_df.filter(F.col("batch_id").startswith(STREAM_BATCH_PREFIX))
             rows = ingest.accepted_rows(staged, self.dataset).persist(StorageLevel.MEMORY_AND_DISK)
             try:
-                counts = rows.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first()
+                counts = cast(
+                    Row, rows.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first()
+                )
                 if counts["n"]:
                     self.merge(spark, rows)
             finally:

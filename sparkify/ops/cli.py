@@ -11,12 +11,19 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from checkpoints_config import ConfigError, PipelineConfig, load_config, render
 from sparkify.ops.output import print_rows
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    Run = Callable[[argparse.Namespace], int]  # what a subcommand runs: its exit status
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]  # add_subparsers(): no public type
 
 CONFIG_HELP = "profile (local, s3, emr) or a TOML / classic dl.cfg file; default $SPARKIFY_CONFIG or local"
 
@@ -101,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help_text: str, run) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+    def command(name: str, help_text: str, run: Run) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--config", default=None, help=CONFIG_HELP)
         p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -170,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_quality_commands(sub) -> None:  # type: ignore[no-untyped-def]
+def add_quality_commands(sub: Subcommands) -> None:
     """``sparkify quality <subcommand>``: a group, so further data-quality commands join ``report``.
 
     ``--config`` and ``--debug`` work before or after the subcommand's name: the subcommand's copies
@@ -184,7 +191,7 @@ def add_quality_commands(sub) -> None:  # type: ignore[no-untyped-def]
     group.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = group.add_subparsers(dest="quality_command", required=True, metavar="SUBCOMMAND")
 
-    def command(name: str, help_text: str, run, epilog: str | None = None) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+    def command(name: str, help_text: str, run: Run, epilog: str | None = None) -> argparse.ArgumentParser:
         p = commands.add_parser(name, help=help_text, description=help_text, epilog=epilog)
         p.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
         p.add_argument(
@@ -257,7 +264,7 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_spark(config: PipelineConfig, app_name: str):  # type: ignore[no-untyped-def]
+def start_spark(config: PipelineConfig, app_name: str) -> SparkSession:
     from sparkify.session import build_spark
 
     return build_spark(config, app_name=app_name)

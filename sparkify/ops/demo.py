@@ -6,9 +6,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TypedDict, cast
 
 from delta.tables import DeltaTable
-from pyspark.sql import SparkSession
+from pyspark.sql import Row, SparkSession
 
 from batch_backfill.job import run_backfill
 from checkpoints_config import PipelineConfig
@@ -34,7 +35,15 @@ FROM songplays GROUP BY level ORDER BY level
 """
 
 
-WORLD = {"songs": 400, "users": 60, "days": 14}
+class World(TypedDict):
+    """The size of the generated world: keywords of ``generate_dataset`` and ``drip``."""
+
+    songs: int
+    users: int
+    days: int
+
+
+WORLD: World = {"songs": 400, "users": 60, "days": 14}
 
 
 def run_demo(
@@ -46,11 +55,11 @@ def run_demo(
     song_files = len(list(landing.glob("song_data/**/*.json")))
     event_files = len(list(landing.glob("log_data/**/*.json")))
     if not event_files:
-        summary = generate_dataset(
+        generated = generate_dataset(
             str(landing), seed=seed, progress=lambda m: say(f"[generate] {m}"), **WORLD
         )
-        print(f"generated {summary.song_files:,} song files, {summary.events:,} events into {landing}")
-        song_files, event_files = summary.song_files, summary.event_files
+        print(f"generated {generated.song_files:,} song files, {generated.events:,} events into {landing}")
+        song_files, event_files = generated.song_files, generated.event_files
     else:
         print(f"landing data already in {landing}; the backfill takes only what is new")
 
@@ -59,10 +68,11 @@ def run_demo(
         f"\nbackfill: {summary.files:,} new files, {summary.rows_in:,} lines, "
         f"{summary.rows_quarantined:,} quarantined"
     )
-    after_backfill = DeltaTable.forPath(spark, config.table_path("songplays")).history(1).first()["version"]
+    songplays = DeltaTable.forPath(spark, config.table_path("songplays"))
+    after_backfill = cast(Row, songplays.history(1).first())["version"]
 
     # The world continues where the landing zone ends, so a second demo streams new days too.
-    world = {**WORLD, "songs": song_files, "days": event_files}
+    world: World = {**WORLD, "songs": song_files, "days": event_files}
     print(f"\nstreaming for {stream_seconds:.0f}s while new files land (one day of events every 5s)...")
     stop = threading.Event()
 

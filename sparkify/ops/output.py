@@ -9,9 +9,13 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 
-def print_rows(df, fmt: str, out=None) -> None:  # type: ignore[no-untyped-def]
+def print_rows(df: DataFrame, fmt: str, out: TextIO | None = None) -> None:
     """Print a DataFrame as an aligned table, CSV, or JSON lines (one object a line)."""
     out = out or sys.stdout
     columns = df.columns

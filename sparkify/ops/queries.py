@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 
 from checkpoints_config import PipelineConfig
 from sparkify.errors import UsageError
@@ -31,7 +32,7 @@ def existing_table(spark: SparkSession, config: PipelineConfig, name: str) -> De
 
 def check_version(spark: SparkSession, config: PipelineConfig, name: str, version: int) -> int:
     """Refuse a version the table does not have; return its latest version."""
-    latest = existing_table(spark, config, name).history(1).first()["version"]
+    latest = cast(Row, existing_table(spark, config, name).history(1).first())["version"]  # a version: a row
     if not 0 <= version <= latest:
         raise UsageError(f"{name} has versions 0 to {latest}; version {version} does not exist")
     return latest
@@ -105,7 +106,7 @@ def restore_table(
 
 def table_changes(spark: SparkSession, config: PipelineConfig, name: str, first: int, last: int) -> DataFrame:
     """Rows inserted, updated (pre/post image) and deleted between two versions, from the change data feed."""
-    latest = existing_table(spark, config, name).history(1).first()["version"]
+    latest = cast(Row, existing_table(spark, config, name).history(1).first())["version"]  # a version: a row
     if not 0 <= first <= last <= latest:
         raise UsageError(f"--from {first} --to {last}: {name} has versions 0 to {latest}; need from <= to")
     return (

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import cast
 
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql.types import StructType
 
 from checkpoints_config import PipelineConfig
@@ -188,7 +189,7 @@ def routed_batch(
     pending = None
     try:
         with timed(log, f"{batch_id}: read, parse and route"):
-            counts = rows.agg(*routing.counts).first()
+            counts = cast(Row, rows.agg(*routing.counts).first())  # an aggregate is one row
         gate = None
         if counts["rows_staged"]:
             parsed = rows.filter(~F.col("is_malformed")).select(*dataset.staging_columns)
@@ -553,7 +554,7 @@ def recover_batch(
         .filter((F.col("batch_id") == batch_id) & (F.col("dataset") == dataset.name))
         .count()
     )
-    counts = staged.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first()
+    counts = cast(Row, staged.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first())
     malformed = quarantined - (counts["n"] - batch.count())
     result = BatchResult(
         dataset.name, batch_id, counts["n"] + malformed, counts["n"], quarantined, time.monotonic() - started

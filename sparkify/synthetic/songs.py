@@ -180,6 +180,8 @@ def _new_artist(rng: random.Random, taken: set[str]) -> _Artist:
     name = _artist_name(rng)
     while name in _UNLISTED:
         name = _artist_name(rng)
+    latitude: float | None
+    longitude: float | None
     place, latitude, longitude = rng.choice(ARTIST_PLACES)
     kind = rng.random()
     if kind < 0.3:  # MSD has many artists with nothing known about where they are from
