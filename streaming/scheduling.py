@@ -27,6 +27,8 @@ from pyspark.sql import DataFrame
 
 log = logging.getLogger(__name__)
 
+POLL_S = 0.5  # how often a query waiting for the events query looks whether it went idle
+
 
 class PlaysFirst:
     """Lets dimension work give way to the batches that make new plays visible (the freshness path).
@@ -73,8 +75,9 @@ class SongplaysHandover:
     :meth:`hand_over` blocks until the plays are written, wherever, and raises what their MERGE raised;
     the query handing them over finishes its batch only then, so a crash before replays it. They are
     written on the caller's thread instead when the events query is idle (no batch running or ended in
-    the last ``idle_after_s``: a quiet stream, or ``--available-now``'s dimension phase), or when no
-    events batch has taken them within ``max_wait_s`` (one failed, or hangs).
+    the last ``idle_after_s``: a quiet stream, or ``--available-now``'s dimension phase), whether at
+    once or while waiting, or when no events batch has taken them within ``max_wait_s`` (one failed,
+    or hangs).
     """
 
     def __init__(self, max_wait_s: float = 30.0, idle_after_s: float = 5.0) -> None:
@@ -115,30 +118,34 @@ class SongplaysHandover:
         for h in handed:
             h.done.set_result(None)
 
+    def idle(self) -> bool:
+        """No events batch is running, and none ended in the last ``idle_after_s`` (hold the lock)."""
+        return self._writing == 0 and time.monotonic() - self._last_end >= self.idle_after_s
+
     def hand_over(self, plays: DataFrame, write_here: Callable[[], None]) -> None:
         """Have ``plays`` merged by the events query's next MERGE, or by ``write_here`` on this thread
         (see the class)."""
         handed = Handed(plays)
         with self._lock:
-            active = self._writing > 0 or time.monotonic() - self._last_end < self.idle_after_s
-            if active:
+            here = self.idle()
+            if not here:
                 self._queue.append(handed)
-        if not active:
-            write_here()
-            return
-        try:
-            handed.done.result(timeout=self.max_wait_s)
-            return
-        except FutureTimeout:
+        deadline = time.monotonic() + self.max_wait_s
+        while not here:
+            try:
+                handed.done.result(timeout=POLL_S)
+                return
+            except FutureTimeout:
+                pass
             with self._lock:
-                taken_back = handed in self._queue
-                if taken_back:
+                give_up = self.idle() or time.monotonic() >= deadline
+                here = give_up and handed in self._queue
+                if here:
                     self._queue.remove(handed)
-        if taken_back:
-            log.info("no events batch took the resolved plays in %.0f s: merging them here", self.max_wait_s)
-            write_here()
-        else:  # taken meanwhile: wait for that MERGE
-            handed.done.result()
+            if give_up and not here:  # taken meanwhile: wait for that MERGE
+                handed.done.result()
+                return
+        write_here()
 
 
 @dataclass(eq=False)

@@ -125,3 +125,14 @@ def test_plays_no_events_batch_took_in_time_are_written_once_on_the_callers_thre
     events.join()
     assert written == [threading.current_thread().name]
     assert merged == [(events.name, None)]  # taken back: the batch found nothing to add
+
+
+def test_plays_waiting_for_an_events_query_that_goes_quiet_are_written_once_it_is_idle():
+    handover = SongplaysHandover(max_wait_s=120.0, idle_after_s=0.5)
+    with handover.writing():
+        pass  # the last events batch of a drip just ended
+    written: list[str] = []
+    started = time.monotonic()
+    handover.hand_over("plays", lambda: write_here(written))
+    assert written == [threading.current_thread().name]
+    assert time.monotonic() - started < 60  # idle after 0.5 s: not the 120 s of max_wait_s
