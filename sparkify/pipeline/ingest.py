@@ -40,14 +40,13 @@ from sparkify.schemas import (
 )
 from sparkify.staging import RAW_LINE, LineParser, explode_lines, is_accepted, with_lineage
 from sparkify.transforms.artists import build_artists
-from sparkify.transforms.dedupe import dedupe_by_rank
 from sparkify.transforms.levels import build_level_history
 from sparkify.transforms.songplays import (
     MATCH_KEY,
+    best_per_play,
     build_plays,
     build_songplays,
     match_songs,
-    songplay_rank,
     with_resolved,
 )
 from sparkify.transforms.songs import build_song_keys, build_songs
@@ -411,7 +410,7 @@ def resolved_plays(spark: SparkSession, config: PipelineConfig, songs_df: DataFr
         match_songs(plays, new_keys)
         .filter(F.col("song_id").isNotNull())
         .drop(*MATCH_KEY)
-        .transform(lambda df: dedupe_by_rank(df, ["songplay_id"], songplay_rank(), keep="min"))
+        .transform(best_per_play)
         .select(*tables.SONGPLAYS.columns)
     )
 

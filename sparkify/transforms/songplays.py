@@ -66,14 +66,17 @@ def match_songs(plays_df: DataFrame, song_keys_df: DataFrame) -> DataFrame:
     )
 
 
+def best_per_play(songplays_df: DataFrame) -> DataFrame:
+    """One row per songplay_id: the best by :func:`songplay_rank`, as the MERGE into songplays keeps."""
+    return dedupe_by_rank(songplays_df, ["songplay_id"], songplay_rank(), keep="min")
+
+
 def build_songplays(events_df: DataFrame, song_keys_df: DataFrame) -> DataFrame:
     """Accepted events + the known songs' match keys → one songplays row per play."""
-    matched = match_songs(build_plays(events_df), song_keys_df).select(*tables.SONGPLAYS.columns)
-    return dedupe_by_rank(matched, ["songplay_id"], songplay_rank(), keep="min")
+    return best_per_play(match_songs(build_plays(events_df), song_keys_df).select(*tables.SONGPLAYS.columns))
 
 
 def with_resolved(songplays_df: DataFrame, resolved_df: DataFrame) -> DataFrame:
     """A batch's songplays and plays that late songs resolved (some of them the batch's own), one row per
     songplay_id: the best, as the MERGE would keep."""
-    both = songplays_df.unionByName(resolved_df)
-    return dedupe_by_rank(both, ["songplay_id"], songplay_rank(), keep="min")
+    return best_per_play(songplays_df.unionByName(resolved_df))
