@@ -23,6 +23,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession
 
 from batch_backfill.chunks import chunk_files
+from batch_backfill.load import load_chunk, recover_batch
 from checkpoints_config import PipelineConfig
 from expectations.validation import load_checks
 from sparkify import tables
@@ -96,9 +97,7 @@ def run_backfill(
         for i, chunk in enumerate(chunk_files(sized, chunk_bytes, chunk_files_max)):
             batch_id = f"{BATCH_PREFIX}{dataset.name}-{run_id}-{i:05d}"
             files_df = read_chunk(spark, roots, [(f, place_of[f]) for f, _ in chunk])
-            result = ingest.ingest_files(
-                spark, config, routing, files_df, batch_id, checks, exclusive=True, job="backfill"
-            )
+            result = load_chunk(spark, config, routing, files_df, batch_id, checks)
             results.append(result)
             for f, _ in chunk:
                 taken[place_of[f]] += 1
@@ -171,5 +170,5 @@ def recover_unfinished(spark: SparkSession, config: PipelineConfig, out: TextIO)
     datasets = {d.name: d for d in ingest.DATASETS}
     for row in sorted(unfinished, key=lambda r: (r.dataset != "songs", r.batch_id)):  # songs first
         print(f"[backfill] {row.batch_id} was staged but not merged: merging it again", file=out, flush=True)
-        ingest.recover_batch(spark, config, datasets[row.dataset], row.batch_id, exclusive=True)
+        recover_batch(spark, config, datasets[row.dataset], row.batch_id)
     return len(unfinished)

@@ -231,8 +231,8 @@ class DimensionSink(QuerySink):
         self.replays.finished(batch_id)
 
     def merge(self, spark: SparkSession, rows: DataFrame) -> None:
-        """What ``ingest.merge_dimensions`` does for the backfill, with the plays the batch's late songs
-        resolve handed over to the events query (``streaming.scheduling``)."""
+        """The backfill's star MERGEs (``Dataset.merge_star``) less the events' new plays, with the plays the
+        batch's late songs resolve handed over to the events query (``streaming.scheduling``)."""
         give_way = self.schedule.plays_first.give_way
         if self.dataset.has_plays:
             ingest.merge_event_dimensions(spark, self.config, rows, give_way=give_way)

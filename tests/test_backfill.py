@@ -12,7 +12,9 @@ import pyspark.sql.functions as F
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
+from batch_backfill import load as backfill_load
 from batch_backfill.job import run_backfill
+from batch_backfill.load import load_chunk
 from sparkify.keys import songplay_id_of
 from sparkify.pipeline import ingest
 from sparkify.sources import read_whole_files
@@ -128,7 +130,8 @@ def test_a_file_under_a_directory_named_with_a_space_and_a_plus_is_taken_once(sp
 
 
 def ingest_batch(spark, config, checks, files: list[str], batch_id: str) -> None:
-    """Ingest the given landing files as one batch per dataset, as a stream's micro-batch would."""
+    """Load the given landing files as one chunk per dataset, in whatever grouping and order a stream's
+    micro-batches could bring them."""
     for dataset, root, prefix in (
         (ingest.SONGS, config.paths.song_data, "song_data/"),
         (ingest.EVENTS, config.paths.log_data, "log_data/"),
@@ -136,7 +139,7 @@ def ingest_batch(spark, config, checks, files: list[str], batch_id: str) -> None
         mine = [f.removeprefix(prefix) for f in files if f.startswith(prefix)]  # relative to the root
         if mine:
             only = spark.createDataFrame([(p,) for p in mine], "source_file STRING")
-            ingest.ingest_files(
+            load_chunk(
                 spark,
                 config,
                 ingest.Routing.of(dataset, checks),
@@ -177,12 +180,16 @@ def test_late_arriving_songs_resolve_earlier_plays(spark, routing_only, referenc
     assert_same_star_tables(spark, config, expected)
 
 
-@pytest.mark.parametrize("step", ["stage", "merge_into_star", "record_batch"])
-def test_backfill_killed_at_a_step_then_rerun_ends_complete(spark, reference, tmp_path, monkeypatch, step):
+@pytest.mark.parametrize(
+    ("module", "step"), [(ingest, "stage"), (backfill_load, "merge_into_star"), (ingest, "record_batch")]
+)
+def test_backfill_killed_at_a_step_then_rerun_ends_complete(
+    spark, reference, tmp_path, monkeypatch, module, step
+):
     _, _, _, expected = reference
     config = lake_config(tmp_path, **ROUTING_ONLY)
     land(tmp_path / "landing")
-    original = getattr(ingest, step)
+    original = getattr(module, step)
     calls = {"n": 0}
 
     def dies_on_the_events_batch(*args, **kwargs):
@@ -191,12 +198,12 @@ def test_backfill_killed_at_a_step_then_rerun_ends_complete(spark, reference, tm
             raise KeyboardInterrupt(f"killed in {step}")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(ingest, step, dies_on_the_events_batch)
+    monkeypatch.setattr(module, step, dies_on_the_events_batch)
     with pytest.raises(KeyboardInterrupt):
         run_backfill(spark, config, out=io.StringIO())
     unfinished = [(r.dataset, r.rows_staged > 0) for r in ingest.unfinished_batches(spark, config).collect()]
     assert unfinished == ([] if step == "stage" else [("events", True)])  # what `status` shows
-    monkeypatch.setattr(ingest, step, original)
+    monkeypatch.setattr(module, step, original)
     out = io.StringIO()
     summary = run_backfill(spark, config, out=out)
     assert summary.recovered_batches == (0 if step == "stage" else 1)

@@ -12,6 +12,7 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from batch_backfill import job as backfill_job
+from batch_backfill import load as backfill_load
 from batch_backfill.job import run_backfill
 from expectations.suites import SUITE_DIR
 from expectations.validation import load_checks
@@ -130,17 +131,17 @@ def test_a_suite_edited_after_staging_never_rejudges_the_staged_rows(spark, refe
     _, _, _, expected = reference
     config = lake_config(tmp_path)
     land(tmp_path / "landing")
-    real_merge = ingest.merge_into_star
+    real_merge = backfill_load.merge_into_star
 
     def dies_merging_events(spark, config, dataset, *args, **kwargs):
         if dataset is ingest.EVENTS:
             raise KeyboardInterrupt("killed after staging the events chunk")
         real_merge(spark, config, dataset, *args, **kwargs)
 
-    monkeypatch.setattr(ingest, "merge_into_star", dies_merging_events)
+    monkeypatch.setattr(backfill_load, "merge_into_star", dies_merging_events)
     with pytest.raises(KeyboardInterrupt):
         run_backfill(spark, config, out=io.StringIO())
-    monkeypatch.setattr(ingest, "merge_into_star", real_merge)
+    monkeypatch.setattr(backfill_load, "merge_into_star", real_merge)
 
     stricter = tmp_path / "suites"
     stricter.mkdir()

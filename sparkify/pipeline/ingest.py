@@ -1,7 +1,8 @@
-"""One batch of raw files through the whole path: parse → quarantine → staging → validation → star tables.
+"""The steps of one batch of raw files: parse and route → quarantine → staging → validation → star tables.
 
-The backfill calls this per chunk of history and the stream per micro-batch: both jobs share every
-transform and MERGE rule by going through here. Each step is safe to repeat for the same batch:
+Both jobs compose these steps, so they share every parse, expectation, transform and MERGE rule: the
+backfill per chunk of history (``batch_backfill.load``), the stream per micro-batch (``streaming.sink``).
+Each step is safe to repeat for the same batch:
 quarantine is insert-only by line, staging and pipeline_metrics are written once per batch (the caller
 guarantees it: the backfill skips staged files, the stream looks up what a replayed batch wrote), and
 the star MERGEs only let better rows win.
@@ -10,13 +11,13 @@ the star MERGEs only let better rows win.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
@@ -56,9 +57,19 @@ from sparkify.transforms.users import build_users
 log = logging.getLogger(__name__)
 
 
+class StarMerge(Protocol):
+    """The star MERGEs for a batch of a dataset's accepted rows; ``exclusive``: no other job writes the
+    tables meanwhile (the backfill), so an empty table may take a plain append."""
+
+    def __call__(
+        self, spark: SparkSession, config: PipelineConfig, accepted_df: DataFrame, /, exclusive: bool = False
+    ) -> None: ...
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """What differs between the two kinds of raw file: schema, names, tables, suite, where they land."""
+    """What differs between the two kinds of raw file: schema, names, tables, suite, where they land, and
+    which star tables a batch of them changes."""
 
     name: str
     raw_schema: StructType
@@ -67,17 +78,11 @@ class Dataset:
     suite_name: str
     landing_key: str  # the ``paths`` setting naming its landing prefix
     has_plays: bool  # its rows hold plays, merged into songplays as soon as they are staged
+    merge_star: StarMerge  # every star table a batch of its accepted rows changes
 
     @property
     def staging_columns(self) -> list[str]:
         return [f.name for f in self.staging.schema.fields]
-
-
-SONGS = Dataset("songs", RAW_SONG_SCHEMA, {}, tables.STAGING_SONGS, "raw_songs", "song_data", False)
-EVENTS = Dataset(
-    "events", RAW_EVENT_SCHEMA, EVENT_COLUMN_NAMES, tables.STAGING_EVENTS, "raw_events", "log_data", True
-)
-DATASETS = (SONGS, EVENTS)  # in this order: plays look up the songs staged before them
 
 
 def landing_root(config: PipelineConfig, dataset: Dataset) -> str:
@@ -235,40 +240,6 @@ def validate_rest(
         return checks.rest(batch, suite, batch_id, dataset, figures)
 
 
-def ingest_files(
-    spark: SparkSession,
-    config: PipelineConfig,
-    routing: Routing,
-    files_df: DataFrame,
-    batch_id: str,
-    checks: Checks,
-    exclusive: bool = False,
-    job: str = "batch",
-) -> BatchResult:
-    """Take one batch of whole raw files into every table: quarantine, quality_results, staging, the
-    star tables, and its pipeline_metrics row (the backfill's chunk; the stream composes the same steps
-    itself).
-
-    Parameters:
-        routing: how the dataset's batches are parsed and routed (:meth:`Routing.of`, once per job).
-        checks: the suites and GX that validate the batch (``expectations.validation.load_checks``).
-        exclusive: no other job writes the tables meanwhile (the backfill): empty tables may take a
-            plain append instead of a MERGE.
-        job: who runs the batch; pipeline_metrics names it ``<job>-<dataset>``.
-    """
-    started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
-    dataset = routing.dataset
-    with routed_batch(routing, files_df, batch_id, started_at, checks) as batch:
-        quarantine(spark, config, batch)
-        record_quality(spark, config, batch.validated())  # before staging: a rerun skips staged files
-        stage(config, batch)
-        if batch.rows_in:
-            merge_into_star(spark, config, dataset, batch.accepted_df, exclusive)
-    result = batch.result(time.monotonic() - started)
-    record_batch(spark, config, f"{job}-{dataset.name}", result, started_at, batch.oldest_landed_at)
-    return result
-
-
 def stop_on_failures(
     routed_df: DataFrame, suite: Suite, dataset: Dataset, validation: Validation | None
 ) -> None:
@@ -356,17 +327,22 @@ def accepted_staged(spark: SparkSession, config: PipelineConfig, dataset: Datase
     return accepted_rows(spark.read.format("delta").load(config.table_path(dataset.staging.name)), dataset)
 
 
-def merge_into_star(
-    spark: SparkSession,
-    config: PipelineConfig,
-    dataset: Dataset,
-    accepted_df: DataFrame,
-    exclusive: bool = False,
+def merge_event_batch(
+    spark: SparkSession, config: PipelineConfig, events_df: DataFrame, exclusive: bool = False
 ) -> None:
-    """Every star table a batch touches: its new plays first, then the rest."""
-    if dataset.has_plays:
-        merge_new_plays(spark, config, accepted_df, read_song_keys(spark, config), exclusive)
-    merge_dimensions(spark, config, dataset, accepted_df, exclusive)
+    """Every star table a batch of events changes: its new plays first, then time, users and level
+    history."""
+    merge_new_plays(spark, config, events_df, read_song_keys(spark, config), exclusive)
+    merge_event_dimensions(spark, config, events_df, exclusive)
+
+
+def merge_song_batch(
+    spark: SparkSession, config: PipelineConfig, songs_df: DataFrame, exclusive: bool = False
+) -> None:
+    """Every star table a batch of song records changes: songs, artists, and the earlier plays those
+    songs now resolve (late arrival)."""
+    merge_song_dimensions(spark, config, songs_df, exclusive)
+    merge_resolved_plays(spark, config, songs_df, exclusive)
 
 
 def merge_new_plays(
@@ -421,23 +397,6 @@ def merge_resolved_plays(
     """The :func:`resolved_plays` of these songs into songplays."""
     resolved = resolved_plays(spark, config, songs_df)
     merge.merge_songplays(spark, config.table_path(tables.SONGPLAYS.name), resolved, exclusive)
-
-
-def merge_dimensions(
-    spark: SparkSession,
-    config: PipelineConfig,
-    dataset: Dataset,
-    accepted_df: DataFrame,
-    exclusive: bool = False,
-) -> None:
-    """What a batch's staged rows imply beyond new plays: for song records, songs, artists and the earlier
-    plays those songs now resolve (late arrival); for events, time, users and users_level_history. Each
-    is derived from staged rows alone, so the stream can run it on its own trigger."""
-    if dataset is SONGS:
-        merge_song_dimensions(spark, config, accepted_df, exclusive)
-        merge_resolved_plays(spark, config, accepted_df, exclusive)
-    else:
-        merge_event_dimensions(spark, config, accepted_df, exclusive)
 
 
 def merge_song_dimensions(
@@ -520,43 +479,27 @@ def unfinished_batches(spark: SparkSession, config: PipelineConfig) -> DataFrame
     metrics = spark.read.format("delta").load(config.table_path(tables.PIPELINE_METRICS.name))
     per_dataset = [
         spark.read.format("delta")
-        .load(config.table_path(spec.name))
+        .load(config.table_path(d.staging.name))
         .groupBy("batch_id")
         .agg(F.count("*").alias("rows_staged"), F.min("ingest_time").alias("staged_at"))
         .join(metrics.select("batch_id"), "batch_id", "left_anti")
-        .select(F.lit(dataset).alias("dataset"), "batch_id", "rows_staged", "staged_at")
-        for dataset, spec in (("songs", tables.STAGING_SONGS), ("events", tables.STAGING_EVENTS))
+        .select(F.lit(d.name).alias("dataset"), "batch_id", "rows_staged", "staged_at")
+        for d in DATASETS
     ]
-    return per_dataset[0].unionByName(per_dataset[1]).orderBy("staged_at")
+    return functools.reduce(DataFrame.unionByName, per_dataset).orderBy("staged_at")
 
 
-def recover_batch(
-    spark: SparkSession, config: PipelineConfig, dataset: Dataset, batch_id: str, exclusive: bool = False
-) -> BatchResult:
-    """Finish a batch that reached staging but not the star tables (the job died in between).
-
-    Staging holds every parsed row of the batch and the quarantine every rejected line, so the merge
-    input is rebuilt exactly; the MERGEs make repeating any part of it harmless.
-    """
-    started = time.monotonic()
-    started_at = dt.datetime.now(dt.UTC)
-    batch = accepted_staged(spark, config, dataset).filter(F.col("batch_id") == batch_id)
-    merge_into_star(spark, config, dataset, batch, exclusive)
-    staged = (
-        spark.read.format("delta")
-        .load(config.table_path(dataset.staging.name))
-        .filter(F.col("batch_id") == batch_id)
-    )
-    quarantined = (
-        spark.read.format("delta")
-        .load(config.table_path(tables.QUARANTINE.name))
-        .filter((F.col("batch_id") == batch_id) & (F.col("dataset") == dataset.name))
-        .count()
-    )
-    counts = cast(Row, staged.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first())
-    malformed = quarantined - (counts["n"] - batch.count())
-    result = BatchResult(
-        dataset.name, batch_id, counts["n"] + malformed, counts["n"], quarantined, time.monotonic() - started
-    )
-    record_batch(spark, config, f"backfill-{dataset.name}", result, started_at, counts["oldest"])
-    return result
+SONGS = Dataset(
+    "songs", RAW_SONG_SCHEMA, {}, tables.STAGING_SONGS, "raw_songs", "song_data", False, merge_song_batch
+)
+EVENTS = Dataset(
+    "events",
+    RAW_EVENT_SCHEMA,
+    EVENT_COLUMN_NAMES,
+    tables.STAGING_EVENTS,
+    "raw_events",
+    "log_data",
+    True,
+    merge_event_batch,
+)
+DATASETS = (SONGS, EVENTS)  # in this order: plays look up the songs staged before them
