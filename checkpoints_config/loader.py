@@ -68,6 +68,7 @@ class SparkSettings:
 
 
 CLEAN_SOURCE = ("off", "archive")
+DISCOVERY = ("listing", "notifications")
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,30 @@ class StreamSettings:
     # of the JVM's CPU in a profile of the local drip) costs more than interpreting the rows (the local
     # profiles: off); a cluster's larger batches want it (emr: on).
     code_generation: bool
+    # How the raw-file queries find new files: "listing" (Spark's file source lists the landing prefix
+    # every trigger, so its cost grows with the files still there) or "notifications" (S3 event
+    # notifications to the SQS queue ``notifications_queue``, recorded in landed_files: flat; S3 only).
+    discovery: str = "listing"
+    notifications_queue: str = ""  # the SQS queue's URL or name (sparkify s3 setup-notifications)
 
     def __post_init__(self) -> None:
         if self.clean_source not in CLEAN_SOURCE:
             raise ConfigError(
                 f"stream.clean_source must be one of {', '.join(CLEAN_SOURCE)}, got {self.clean_source!r}"
+            )
+        if self.discovery not in DISCOVERY:
+            raise ConfigError(
+                f"stream.discovery must be one of {', '.join(DISCOVERY)}, got {self.discovery!r}"
+            )
+        if self.discovery == "notifications" and not self.notifications_queue:
+            raise ConfigError(
+                "stream.discovery = notifications needs stream.notifications_queue (an SQS queue URL or "
+                "name; `sparkify s3 setup-notifications` creates one)"
+            )
+        if self.discovery == "notifications" and self.clean_source == "archive":
+            raise ConfigError(
+                "stream.clean_source = archive keeps the listing small; with stream.discovery = "
+                "notifications nothing lists the prefix, so leave clean_source off"
             )
 
 

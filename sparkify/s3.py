@@ -1,4 +1,4 @@
-"""S3 access from the configuration: one boto3 client factory and the parsing of s3:// URIs."""
+"""AWS access from the configuration: boto3 client factories and the parsing of s3:// URIs."""
 
 from __future__ import annotations
 
@@ -19,8 +19,19 @@ def s3_client(config: PipelineConfig, *, botocore_config: Config | None = None) 
     ``botocore_config`` is merged over those settings, for a caller that needs its own timeouts or
     retries (the writer lease must notice a hung request well within its ttl).
     """
-    import boto3
     from botocore.config import Config
+
+    client_config = Config(s3={"addressing_style": "path"}) if config.s3.path_style else None
+    if botocore_config is not None:
+        client_config = botocore_config if client_config is None else client_config.merge(botocore_config)
+    return aws_client(config, "s3", client_config)
+
+
+def aws_client(config: PipelineConfig, service: str, botocore_config: Config | None = None) -> Any:
+    """A boto3 client for ``service`` with the configuration's region, keys (or the default chain) and
+    endpoint: ``s3.endpoint`` names a server for every service the pipeline calls (a local one serving
+    S3 and SQS alike, as moto's does), and is empty on AWS."""
+    import boto3
 
     kwargs: dict[str, Any] = {"region_name": config.s3.region}
     if config.s3.endpoint:
@@ -28,12 +39,9 @@ def s3_client(config: PipelineConfig, *, botocore_config: Config | None = None) 
     if config.s3.access_key_id and config.s3.secret_access_key:
         kwargs["aws_access_key_id"] = config.s3.access_key_id.reveal()
         kwargs["aws_secret_access_key"] = config.s3.secret_access_key.reveal()
-    client_config = Config(s3={"addressing_style": "path"}) if config.s3.path_style else None
     if botocore_config is not None:
-        client_config = botocore_config if client_config is None else client_config.merge(botocore_config)
-    if client_config is not None:
-        kwargs["config"] = client_config
-    return boto3.client("s3", **kwargs)
+        kwargs["config"] = botocore_config
+    return boto3.client(service, **kwargs)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:

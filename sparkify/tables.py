@@ -87,8 +87,25 @@ QUALITY_RESULTS = TableSpec(
     properties=COMMITTED_EVERY_BATCH,
 )
 
+# The objects S3 event notifications announced under the landing prefixes (stream.discovery =
+# "notifications"), one row per object: the raw-file queries stream this table instead of listing.
+LANDED_FILES = TableSpec(
+    "landed_files",
+    "dataset STRING, bucket STRING, key STRING, size BIGINT, event_time TIMESTAMP, recorded_at TIMESTAMP",
+    ("dataset",),
+    properties=COMMITTED_EVERY_BATCH,
+)
+
 STAR_TABLES = (SONGPLAYS, USERS, SONGS, ARTISTS, TIME, USERS_LEVEL_HISTORY)
-ALL_TABLES = (STAGING_EVENTS, STAGING_SONGS, QUARANTINE, QUALITY_RESULTS, PIPELINE_METRICS, *STAR_TABLES)
+ALL_TABLES = (
+    STAGING_EVENTS,
+    STAGING_SONGS,
+    QUARANTINE,
+    QUALITY_RESULTS,
+    PIPELINE_METRICS,
+    LANDED_FILES,
+    *STAR_TABLES,
+)
 TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
 
 

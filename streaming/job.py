@@ -19,19 +19,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TextIO, cast
 
 import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql.streaming import StreamingQuery
+from pyspark.util import inheritable_thread_target
 
 from checkpoints_config import PipelineConfig
 from expectations.validation import load_checks
 from sparkify import tables
 from sparkify.pipeline import ingest
+from sparkify.s3 import aws_client
 from sparkify.song_keys import HeldSongKeys
 from sparkify.sources import archived_root
+from streaming.discovery import QueueDrainer, notified_file_stream, queue_url, read_notified_files
 from streaming.listener import BatchLogger
 from streaming.pruning import EmptiedDirPruner
 from streaming.scheduling import Schedule
@@ -51,13 +55,19 @@ def start_raw_query(
 ) -> StreamingQuery:
     """New files under ``dataset``'s landing prefix → staging (→ songplays for events)."""
     root = ingest.landing_root(config, dataset)
-    archive = config.stream.clean_source == "archive"  # else nothing under the prefix is moved
     checkpoint = config.checkpoint_path(dataset.name)
+    checks = load_checks(config.quality)
+    if config.stream.discovery == "notifications":  # announced objects, read one by one
+        stream_df = notified_file_stream(spark, config, dataset)
+        sink = RawFilesSink(
+            config, dataset, checkpoint, checks, None, schedule, song_keys, partial(read_notified_files, root)
+        )
+        return start(stream_df, dataset.name, checkpoint, sink, trigger)
+    archive = config.stream.clean_source == "archive"  # else nothing under the prefix is moved
     stream_df = raw_file_stream(
         spark, root, config.stream.max_files_per_trigger, config.archive_path(root) if archive else None
     )
     pruner = EmptiedDirPruner(root, archived_root(config.archive_path(root), root)) if archive else None
-    checks = load_checks(config.quality)
     sink = RawFilesSink(config, dataset, checkpoint, checks, pruner, schedule, song_keys)
     return start(stream_df, dataset.name, checkpoint, sink, trigger)
 
@@ -166,17 +176,48 @@ def run_stream(
     listener = BatchLogger()
     spark.streams.addListener(listener)
     try:
-        # Available-now drains the raw files first: the dimension queries then see all they staged.
-        for phase in ("raw", "dimensions") if available_now else ("all",):
-            queries = start_queries(spark, config, available_now, phase)
-            print(f"[stream] started {', '.join(q.name for q in queries)}; checkpoints under "
-                  f"{config.checkpoint_path('')}", file=out, flush=True)  # fmt: skip
-            run_until_done(queries, stop)
-            if stop.is_set():
-                break
+        with announced_files(spark, config, available_now, out):
+            # Available-now drains the raw files first: the dimension queries then see all they staged.
+            for phase in ("raw", "dimensions") if available_now else ("all",):
+                queries = start_queries(spark, config, available_now, phase)
+                print(f"[stream] started {', '.join(q.name for q in queries)}; checkpoints under "
+                      f"{config.checkpoint_path('')}", file=out, flush=True)  # fmt: skip
+                run_until_done(queries, stop)
+                if stop.is_set():
+                    break
     finally:
         spark.streams.removeListener(listener)
     print("[stream] stopped", file=out, flush=True)
+
+
+@contextmanager
+def announced_files(
+    spark: SparkSession, config: PipelineConfig, available_now: bool, out: TextIO
+) -> Iterator[None]:
+    """With ``stream.discovery = "notifications"``, the queue's notifications recorded in landed_files
+    while the queries run (``streaming.discovery``): all of them first for ``available_now``, else on a
+    thread of their own until the queries stop."""
+    if config.stream.discovery != "notifications":
+        yield
+        return
+    tables.ensure_tables(spark, config)
+    sqs = aws_client(config, "sqs")
+    url = queue_url(sqs, config.stream.notifications_queue)
+    drainer = QueueDrainer(spark, config, sqs, url, config.stream.max_files_per_trigger)
+    if available_now:
+        print(f"[stream] {drainer.drain_all():,} new file(s) announced on {url}", file=out, flush=True)
+        yield
+        return
+    done = threading.Event()
+    thread = threading.Thread(
+        target=inheritable_thread_target(spark)(drainer.run), args=(done,), name="sparkify-drain"
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def run_until_done(queries: list[StreamingQuery], stop: threading.Event) -> None:

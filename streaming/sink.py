@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import wait
 from dataclasses import dataclass, field
 from typing import cast
@@ -68,6 +69,11 @@ def query_id(spark: SparkSession, checkpoint: str) -> str:
     """The id Spark wrote into ``<checkpoint>/metadata`` when the query first started."""
     text = "\n".join(r.value for r in spark.read.text(join_path(checkpoint, "metadata")).collect())
     return json.loads(text)["id"]
+
+
+def as_listed(batch_df: DataFrame) -> DataFrame:
+    """A batch of Spark's file source: the files themselves."""
+    return batch_df
 
 
 @dataclass
@@ -123,6 +129,10 @@ class RawFilesSink(QuerySink):
     # What plays are matched on: a stream's two raw-file queries share them (the songs query refreshes
     # them, the events query reads them); None: this query's own.
     song_keys: HeldSongKeys | None = None
+    # The batch's whole files (source_file, landed_at, value) from what its source gives: the files
+    # themselves when Spark lists the prefix; read from the announced objects with notifications
+    # (streaming.discovery.read_notified_files).
+    files_of: Callable[[DataFrame], DataFrame] = field(default=as_listed)
     _newest_staged: int = field(default=-1, init=False)  # handoff.newest_staged at the start
     routing: ingest.Routing = field(init=False)
 
@@ -143,9 +153,12 @@ class RawFilesSink(QuerySink):
         label = self.begin_batch(spark, batch_id)
         started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
         may_replay = self.replays.begin(batch_id)
-        batch = batch_df.persist(StorageLevel.MEMORY_AND_DISK)  # read once: looked up, then ingested
+        batch = self.files_of(batch_df).persist(StorageLevel.MEMORY_AND_DISK)  # looked up, then ingested
         try:
             landed = {r.source_file: r.landed_at for r in batch.select("source_file", "landed_at").collect()}
+            if not landed:  # notifications: announced for the other dataset, or deleted since
+                self.replays.finished(batch_id)
+                return
             if may_replay:
                 self._newest_staged = handoff.newest_staged(spark, self.config, self.dataset)
             staged: dict[str, set[str]] = {}

@@ -17,7 +17,8 @@ def test_tables_committed_every_batch_checkpoint_their_log_every_100_commits(spa
     ensure_tables(spark, lake)
     per_batch = {t.name for t in tables.ALL_TABLES if t.properties == COMMITTED_EVERY_BATCH}
     assert per_batch == {
-        "staging_events", "staging_songs", "quarantine", "quality_results", "pipeline_metrics", "songplays"
+        "staging_events", "staging_songs", "quarantine", "quality_results", "pipeline_metrics", "songplays",
+        "landed_files",
     }  # fmt: skip
     path = lake.table_path(tables.PIPELINE_METRICS.name)
     row = ("stream-events", "b", 1, 1, 0, dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1), 1, 1)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     Run = Callable[[argparse.Namespace], int]  # what a subcommand runs: its exit status
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]  # add_subparsers(): no public type
+    Command = Callable[..., argparse.ArgumentParser]  # adds a command to a group (command_group)
 
 CONFIG_HELP = "profile (local, s3, emr) or a TOML / classic dl.cfg file; default $SPARKIFY_CONFIG or local"
 
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     chg.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
     add_quality_commands(sub)
+    add_s3_commands(sub)
 
     demo = command(
         "demo", "generate, backfill, stream a drip of new files, then counts, freshness, queries", run_demo
@@ -177,19 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_quality_commands(sub: Subcommands) -> None:
-    """``sparkify quality <subcommand>``: a group, so further data-quality commands join ``report``.
+def command_group(sub: Subcommands, name: str, help_text: str) -> Command:
+    """``sparkify <name> <subcommand>``: a group of commands; returns what adds one to it.
 
     ``--config`` and ``--debug`` work before or after the subcommand's name: the subcommand's copies
-    default to SUPPRESS, as argparse would otherwise reset what was given after ``quality``.
+    default to SUPPRESS, as argparse would otherwise reset what was given after the group's name.
     """
-    from expectations.data_docs import DEFAULT_LAST  # light: GX itself is imported only to build
-
-    help_text = "data quality: what Great Expectations found in each validated batch"
-    group = sub.add_parser("quality", help=help_text, description=help_text)
+    group = sub.add_parser(name, help=help_text, description=help_text)
     group.add_argument("--config", default=None, help=CONFIG_HELP)
     group.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    commands = group.add_subparsers(dest="quality_command", required=True, metavar="SUBCOMMAND")
+    commands = group.add_subparsers(dest=f"{name}_command", required=True, metavar="SUBCOMMAND")
 
     def command(name: str, help_text: str, run: Run, epilog: str | None = None) -> argparse.ArgumentParser:
         p = commands.add_parser(name, help=help_text, description=help_text, epilog=epilog)
@@ -200,6 +199,46 @@ def add_quality_commands(sub: Subcommands) -> None:
         p.set_defaults(run=run)
         return p
 
+    return command
+
+
+def add_s3_commands(sub: Subcommands) -> None:
+    """``sparkify s3 <subcommand>``: what the pipeline needs set up on S3."""
+    command = command_group(sub, "s3", "set up what the pipeline needs on S3")
+    setup = command(
+        "setup-notifications",
+        "create an SQS queue and have the landing buckets announce every *.json object created under "
+        "the landing prefixes to it (for stream.discovery = notifications); safe to run again",
+        run_setup_notifications,
+        epilog="Set up the notifications, then run `sparkify backfill` (it takes what landed before), "
+        "then the stream: a file landed before the notifications existed is never announced.",
+    )
+    setup.add_argument("--queue", default="sparkify-landed-files", help="the SQS queue's name")
+
+
+def run_setup_notifications(args: argparse.Namespace) -> int:
+    from sparkify.ops.notifications import setup_notifications
+    from sparkify.s3 import aws_client, s3_client
+
+    config = load_config(args.config)
+    done = setup_notifications(config, args.queue, s3_client(config), aws_client(config, "sqs"))
+    for dataset, (bucket, prefix) in done.prefixes.items():
+        print(f"s3://{bucket}/{prefix}*.json ({dataset}) → {done.queue_arn}")
+    print(
+        "now set, in your config file or environment:\n"
+        f'  stream.discovery = "notifications"      (SPARKIFY_STREAM_DISCOVERY=notifications)\n'
+        f'  stream.notifications_queue = "{done.queue_url}"'
+    )
+    return 0
+
+
+def add_quality_commands(sub: Subcommands) -> None:
+    """``sparkify quality <subcommand>``: a group, so further data-quality commands join ``report``."""
+    from expectations.data_docs import DEFAULT_LAST  # light: GX itself is imported only to build
+
+    command = command_group(
+        sub, "quality", "data quality: what Great Expectations found in each validated batch"
+    )
     report = command(
         "report",
         "build GX Data Docs (HTML) from the recorded validation results (quality_results); print the "
