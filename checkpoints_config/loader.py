@@ -166,7 +166,9 @@ class EmrSettings:
     keys are the ``[s3]`` section's (empty keys: the default credential chain)."""
 
     release_label: str  # emr-spark-8.x: the Spark 4.1 + Delta 4.2 this project is pinned to
-    log_uri: str  # s3:// prefix for the cluster's (or the Serverless job's) logs; `sparkify emr logs` reads it
+    log_uri: (
+        str  # s3:// prefix for the cluster's (or the Serverless job's) logs; `sparkify emr logs` reads it
+    )
     service_role: str  # EMR on EC2: the cluster's service role
     instance_profile: str  # EMR on EC2: the nodes' role (EC2 instance profile), what the stream runs as
     execution_role_arn: str  # EMR Serverless: the job run's role (what the stream runs as)
@@ -184,6 +186,7 @@ class EmrSettings:
             raise ConfigError(
                 f"emr.max_failed_attempts_per_hour must be 1 to 10, got {self.max_failed_attempts_per_hour}"
             )
+
 
 SECTIONS: dict[str, type] = {
     "paths": Paths,
