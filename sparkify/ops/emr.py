@@ -357,6 +357,9 @@ def start_job_run_request(
         "spark.executorEnv.PYSPARK_PYTHON": SERVERLESS_PYTHON,
         **{f"spark.emr-serverless.driverEnv.{k}": v for k, v in stream_env(config).items()},
     }
+    spaced = [f"{k}={v}" for k, v in conf.items() if any(c.isspace() for c in v)]
+    if spaced:  # sparkSubmitParameters is one string of space-separated options: no quoting to rely on
+        raise UsageError(f"EMR Serverless cannot pass {spaced[0]!r}: use S3 paths without spaces")
     request: dict[str, Any] = {
         "applicationId": application_id,
         "executionRoleArn": config.emr.execution_role_arn,
@@ -367,9 +370,7 @@ def start_job_run_request(
             "sparkSubmit": {
                 "entryPoint": f"{artifacts}/{ENTRY_NAME}",
                 "entryPointArguments": [],
-                "sparkSubmitParameters": " ".join(
-                    f"--conf {shlex.quote(f'{k}={v}')}" for k, v in conf.items()
-                ),
+                "sparkSubmitParameters": " ".join(f"--conf {k}={v}" for k, v in conf.items()),
             }
         },
     }
