@@ -179,6 +179,35 @@ class QualitySettings:
 
 POLICIES = ("warn", "quarantine", "fail")
 
+
+@dataclass(frozen=True)
+class EmrSettings:
+    """Deploying the stream to AWS EMR (``sparkify emr``, sparkify/ops/emr.py); no job reads it. Region and
+    keys are the ``[s3]`` section's (empty keys: the default credential chain)."""
+
+    release_label: str  # emr-spark-8.x: the Spark 4.1 + Delta 4.2 this project is pinned to
+    log_uri: (
+        str  # s3:// prefix for the cluster's (or the Serverless job's) logs; `sparkify emr logs` reads it
+    )
+    service_role: str  # EMR on EC2: the cluster's service role
+    instance_profile: str  # EMR on EC2: the nodes' role (EC2 instance profile), what the stream runs as
+    execution_role_arn: str  # EMR Serverless: the job run's role (what the stream runs as)
+    instance_type: str
+    instance_count: int  # a new cluster's nodes, the primary included
+    subnet_id: str  # empty: EMR's default VPC subnet
+    python: str  # the nodes' interpreter the bootstrap installs into and the driver runs on
+    # EMR Serverless STREAMING mode restarts a failed run from its checkpoint up to this often an hour
+    max_failed_attempts_per_hour: int
+
+    def __post_init__(self) -> None:
+        if self.instance_count < 1:
+            raise ConfigError(f"emr.instance_count must be at least 1, got {self.instance_count}")
+        if not 1 <= self.max_failed_attempts_per_hour <= 10:
+            raise ConfigError(
+                f"emr.max_failed_attempts_per_hour must be 1 to 10, got {self.max_failed_attempts_per_hour}"
+            )
+
+
 SECTIONS: dict[str, type] = {
     "paths": Paths,
     "spark": SparkSettings,
@@ -186,6 +215,7 @@ SECTIONS: dict[str, type] = {
     "s3": S3Settings,
     "lease": LeaseSettings,
     "quality": QualitySettings,
+    "emr": EmrSettings,
 }
 
 
@@ -201,6 +231,7 @@ class PipelineConfig:
     s3: S3Settings
     lease: LeaseSettings
     quality: QualitySettings
+    emr: EmrSettings
 
     def table_path(self, table: str) -> str:
         """Every table lives at ``<output root>/<table name>``."""

@@ -1,4 +1,5 @@
-"""AWS access from the configuration: boto3 client factories and the parsing of s3:// URIs."""
+"""AWS access from the configuration: boto3 client factories (S3, and any service) and the parsing of s3://
+URIs."""
 
 from __future__ import annotations
 
@@ -24,18 +25,28 @@ def s3_client(config: PipelineConfig, *, botocore_config: Config | None = None) 
     client_config = Config(s3={"addressing_style": "path"}) if config.s3.path_style else None
     if botocore_config is not None:
         client_config = botocore_config if client_config is None else client_config.merge(botocore_config)
-    return aws_client(config, "s3", client_config)
+    return aws_client(config, "s3", endpoint_url=config.s3.endpoint or None, botocore_config=client_config)
 
 
-def aws_client(config: PipelineConfig, service: str, botocore_config: Config | None = None) -> Any:
-    """A boto3 client for ``service`` with the configuration's region, keys (or the default chain) and
-    endpoint: ``s3.endpoint`` names a server for every service the pipeline calls (a local one serving
-    S3 and SQS alike, as moto's does), and is empty on AWS."""
+def aws_client(
+    config: PipelineConfig,
+    service: str,
+    *,
+    endpoint_url: str | None = None,
+    botocore_config: Config | None = None,
+) -> Any:
+    """A boto3 client of any AWS service (``"emr"``, ``"emr-serverless"``, ...) in the ``[s3]`` section's
+    region, with its keys when it has them, else boto3's default credential chain.
+
+    ``[s3] endpoint`` is S3's alone, so another service's endpoint is boto3's to find: the AWS one, or
+    ``AWS_ENDPOINT_URL_<SERVICE>`` / ``AWS_ENDPOINT_URL`` from the environment (how tests point it at a
+    local server).
+    """
     import boto3
 
     kwargs: dict[str, Any] = {"region_name": config.s3.region}
-    if config.s3.endpoint:
-        kwargs["endpoint_url"] = config.s3.endpoint
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
     if config.s3.access_key_id and config.s3.secret_access_key:
         kwargs["aws_access_key_id"] = config.s3.access_key_id.reveal()
         kwargs["aws_secret_access_key"] = config.s3.secret_access_key.reveal()

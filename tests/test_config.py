@@ -10,6 +10,7 @@ import pytest
 
 from checkpoints_config import ConfigError, PipelineConfig, Secret, load_config, render
 from checkpoints_config.loader import (
+    EmrSettings,
     LeaseSettings,
     Paths,
     QualitySettings,
@@ -83,6 +84,18 @@ def test_local_profile_is_the_default_and_lives_under_lake_in_cwd(cwd):
         ),
         lease=LeaseSettings(ttl_seconds=60),
         quality=QualitySettings(great_expectations=True, policies=""),
+        emr=EmrSettings(
+            release_label="emr-spark-8.1.0",
+            log_uri="",
+            service_role="EMR_DefaultRole",
+            instance_profile="EMR_EC2_DefaultRole",
+            execution_role_arn="",
+            instance_type="m5.xlarge",
+            instance_count=3,
+            subnet_id="",
+            python="python3",
+            max_failed_attempts_per_hour=5,
+        ),
     )
 
     assert load_config(None, env={}, cwd=cwd) == expected

@@ -160,6 +160,14 @@ def s3_config(s3_server, bucket: str, **env: str):
     return load_config("s3", env={**base, **ROUTING_ONLY, **env})
 
 
+@pytest.fixture
+def sqs_server(s3_server, monkeypatch):
+    """SQS on the same moto server: ``[s3] endpoint`` is S3's alone, so boto3 finds SQS's endpoint in
+    its own environment variable, as it would a user's local server's."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", s3_server.endpoint_url)
+    return s3_server
+
+
 def received_keys(sqs, url: str) -> list[str]:
     keys = []
     while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
@@ -170,7 +178,8 @@ def received_keys(sqs, url: str) -> list[str]:
 
 
 @pytest.mark.s3
-def test_set_up_notifications_announce_json_objects_under_the_landing_prefixes(s3_server, s3_bucket):
+def test_set_up_notifications_announce_json_objects_under_the_landing_prefixes(sqs_server, s3_bucket):
+    s3_server = sqs_server
     client, bucket = s3_bucket
     config = s3_config(s3_server, bucket)
     sqs = aws_client(config, "sqs")
@@ -230,8 +239,9 @@ class DiesDeleting:
 @pytest.mark.s3
 @pytest.mark.slow
 def test_the_stream_takes_announced_files_once_whatever_the_notifications_and_the_backfill_the_rest(
-    spark, s3_server, s3_bucket, reference
+    spark, sqs_server, s3_bucket, reference
 ):
+    s3_server = sqs_server
     client, bucket = s3_bucket
     config = s3_config(s3_server, bucket)
     use_s3(spark, config)

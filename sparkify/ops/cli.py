@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from checkpoints_config import ConfigError, PipelineConfig, load_config, render
 from sparkify.ops.output import print_rows
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     Run = Callable[[argparse.Namespace], int]  # what a subcommand runs: its exit status
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]  # add_subparsers(): no public type
     Command = Callable[..., argparse.ArgumentParser]  # adds a command to a group (command_group)
+    from sparkify.ops.emr import Submission
 
 CONFIG_HELP = "profile (local, s3, emr) or a TOML / classic dl.cfg file; default $SPARKIFY_CONFIG or local"
 
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_quality_commands(sub)
     add_s3_commands(sub)
+    add_emr_commands(sub)
 
     demo = command(
         "demo", "generate, backfill, stream a drip of new files, then counts, freshness, queries", run_demo
@@ -270,6 +272,196 @@ def add_quality_commands(sub: Subcommands) -> None:
         epilog="Writes quality_results, so it takes the writer lease: stop a running stream first. "
         "A backfill runs these checks itself when it loaded anything.",
     )
+
+
+def add_emr_commands(sub: Subcommands) -> None:
+    """``sparkify emr <subcommand>``: deploy the stream to AWS EMR (on EC2 steps, or EMR Serverless
+    streaming) with boto3 (sparkify/ops/emr.py). ``--config`` gives the ``[emr]`` and ``[s3]`` settings
+    (region, keys, roles, log URI) and the ``[paths]`` the stream on EMR uses."""
+    from sparkify.ops.emr import DEFAULT_GRACE_SECONDS, DEFAULT_STATE  # light: no boto3 until a command runs
+
+    in_group = command_group(sub, "emr", "deploy the stream to AWS EMR: package, submit, status, logs, stop")
+
+    def command(name: str, help_text: str, run: Run, epilog: str | None = None) -> argparse.ArgumentParser:
+        p = in_group(name, help_text, run, epilog)
+        p.add_argument(
+            "--state",
+            type=Path,
+            default=Path(DEFAULT_STATE),
+            help=f"remembers the artifacts' prefix and the last submission (default: ./{DEFAULT_STATE})",
+        )
+        return p
+
+    def ids(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--cluster-id", default=None, help="EC2: the cluster (with --step-id), over the state file"
+        )
+        p.add_argument("--step-id", default=None)
+        p.add_argument(
+            "--application-id", default=None, help="Serverless: the application (with --job-run-id)"
+        )
+        p.add_argument("--job-run-id", default=None)
+
+    pkg = command(
+        "package",
+        "build this project's wheel, the stream's entry script and the EC2 bootstrap action; upload them",
+        run_emr_package,
+        epilog="EMR Serverless needs a packed virtualenv for spark.archives instead of the bootstrap action, "
+        "built on Amazon Linux with venv-pack (README, 'Running on AWS EMR'); package does not build it.",
+    )
+    pkg.add_argument("--to", required=True, help="the artifacts' S3 prefix, s3://bucket/prefix")
+
+    submit = command(
+        "submit",
+        "start the stream: a step on a running cluster, on a new cluster, or an EMR Serverless job run",
+        run_emr_submit,
+        epilog="On EC2 the driver is the step's own process (client mode), so `emr stop` reaches it; a "
+        "failed step leaves the cluster up (ActionOnFailure=CONTINUE): submit again, the stream resumes from "
+        "its checkpoint.",
+    )
+    target = submit.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--cluster-id", default=None, help="add the stream's step to this running cluster (j-…)"
+    )
+    target.add_argument(
+        "--new-cluster", action="store_true", help="start a cluster ([emr] settings) that installs the wheel"
+    )
+    target.add_argument("--serverless", metavar="APP_ID", default=None, help="EMR Serverless application id")
+    submit.add_argument("--from", dest="artifacts", default=None, help="the prefix package uploaded to "
+                        "(default: the state file's)")  # fmt: skip
+    submit.add_argument(
+        "--venv-archive", default=None, help="Serverless: s3://…/environment.tar.gz (venv-pack)"
+    )
+    submit.add_argument("--name", default="sparkify-stream", help="the cluster's or job run's name")
+
+    status = command(
+        "status", "the stream's step (job run) state and its cluster's (application's)", run_emr_status
+    )
+    ids(status)
+    logs = command(
+        "logs",
+        "where the driver's log lives on S3, and its last lines if EMR has uploaded it",
+        run_emr_logs,
+        epilog="EMR on EC2 uploads step logs to the cluster's log URI every few minutes; Serverless to "
+        "emr.log_uri. Nothing is printed from a log that is not there yet.",
+    )
+    ids(logs)
+    logs.add_argument("--lines", type=int, default=50, help="how many last lines to print")
+    halt = command(
+        "stop",
+        "stop the stream after its current micro-batch",
+        run_emr_stop,
+        epilog="EC2: cancel_steps with SEND_INTERRUPT, SIGTERM to the step's process, the stream's driver, "
+        "which stops between micro-batches (the cluster stays up). Serverless: cancel_job_run with "
+        "--grace-seconds for the run to finish before it is terminated.",
+    )
+    ids(halt)
+    halt.add_argument(
+        "--grace-seconds",
+        type=int,
+        default=DEFAULT_GRACE_SECONDS,
+        help=f"Serverless: seconds before the run is terminated, 15..1800 (default {DEFAULT_GRACE_SECONDS})",
+    )
+
+
+def run_emr_package(args: argparse.Namespace) -> int:
+    from sparkify.ops import emr
+    from sparkify.s3 import s3_client
+
+    config = load_config(args.config)
+    prefix = emr.s3_prefix(args.to, "--to")
+    for what, where in emr.package(config, prefix, s3_client(config)):
+        print(f"uploaded {what} to {where}")
+    emr.write_state(args.state, artifacts=prefix)
+    print(
+        f"remembered in {args.state}; next: "
+        "sparkify emr submit --cluster-id j-… | --new-cluster | --serverless APP_ID"
+    )
+    return 0
+
+
+def run_emr_submit(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from sparkify.errors import UsageError
+    from sparkify.ops import emr
+    from sparkify.s3 import aws_client
+
+    config = load_config(args.config)
+    artifacts = args.artifacts or emr.read_state(args.state).get("artifacts")
+    if not artifacts:
+        raise UsageError(
+            f"no artifacts in {args.state}: run `sparkify emr package --to s3://…` or pass --from"
+        )
+    artifacts = emr.s3_prefix(artifacts, "--from")
+    if args.serverless:
+        if not args.venv_archive:
+            raise UsageError(
+                "--serverless needs --venv-archive s3://…/environment.tar.gz (README: venv-pack)"
+            )
+        archive = emr.s3_prefix(args.venv_archive, "--venv-archive")
+        client = aws_client(config, "emr-serverless")
+        submission = emr.submit_serverless(config, client, artifacts, args.serverless, archive, args.name)
+        print(f"started job run {submission.job_run_id} on application {submission.application_id}")
+    elif args.new_cluster:
+        submission = emr.submit_new_cluster(config, aws_client(config, "emr"), artifacts, args.name)
+        print(f"started cluster {submission.cluster_id} with step {submission.step_id}")
+    else:
+        submission = emr.submit_to_cluster(config, aws_client(config, "emr"), args.cluster_id)
+        print(f"added step {submission.step_id} to cluster {submission.cluster_id}")
+    emr.write_state(args.state, submission=asdict(submission))
+    print(f"remembered in {args.state}: sparkify emr status | logs | stop")
+    return 0
+
+
+def emr_target(args: argparse.Namespace) -> tuple[PipelineConfig, Submission, Any]:
+    """The configuration, the submission the command is about, and a client of its service."""
+    from sparkify.ops import emr
+    from sparkify.s3 import aws_client
+
+    config = load_config(args.config)
+    submission = emr.resolve_submission(
+        args.state, args.cluster_id, args.step_id, args.application_id, args.job_run_id
+    )
+    return config, submission, aws_client(config, "emr" if submission.kind == "ec2" else "emr-serverless")
+
+
+def run_emr_status(args: argparse.Namespace) -> int:
+    from sparkify.ops import emr
+
+    _, submission, client = emr_target(args)
+    print("\n".join(emr.status_lines(submission, client)))
+    return 0
+
+
+def run_emr_logs(args: argparse.Namespace) -> int:
+    from sparkify.errors import UsageError
+    from sparkify.ops import emr
+    from sparkify.s3 import s3_client
+
+    config, submission, client = emr_target(args)
+    log_uri = emr.cluster_log_uri(submission, client) or config.emr.log_uri
+    if not log_uri:
+        raise UsageError("no log URI: the cluster was started without one; set emr.log_uri for the next one")
+    locations = emr.log_locations(submission, log_uri)
+    for what, where in locations.items():
+        print(f"{what}: {where}")
+    driver = next(iter(locations.values()))
+    lines = emr.tail(s3_client(config), driver, args.lines)
+    if lines is None:
+        print(f"{driver} is not there yet: EMR uploads logs every few minutes")
+    else:
+        print(f"\n--- last {len(lines)} lines of {driver} ---")
+        print("\n".join(lines))
+    return 0
+
+
+def run_emr_stop(args: argparse.Namespace) -> int:
+    from sparkify.ops import emr
+
+    _, submission, client = emr_target(args)
+    print(emr.stop(submission, client, args.grace_seconds))
+    return 0
 
 
 def run_config(args: argparse.Namespace) -> int:
