@@ -27,6 +27,7 @@ from typing import Any
 
 from checkpoints_config import PipelineConfig
 from sparkify.errors import UsageError
+from sparkify.s3 import split_s3_uri
 
 ENTRY_NAME = "sparkify_stream.py"
 BOOTSTRAP_NAME = "bootstrap.sh"
@@ -53,12 +54,6 @@ def s3_prefix(uri: str, option: str) -> str:
     if not uri.startswith("s3://") or not uri[len("s3://") :].split("/", 1)[0]:
         raise UsageError(f"{option} {uri!r}: give an S3 prefix, s3://bucket/prefix")
     return uri.rstrip("/")
-
-
-def split_uri(uri: str) -> tuple[str, str]:
-    from sparkify.s3 import split_s3_uri
-
-    return split_s3_uri(uri)
 
 
 def normalized_log_uri(uri: str) -> str:
@@ -239,7 +234,7 @@ def package(config: PipelineConfig, to: str, s3: Any, root: Path | None = None) 
             (BOOTSTRAP_NAME, f"{prefix}/{BOOTSTRAP_NAME}", bootstrap.encode()),
         ]
     for _, uri, body in uploads:
-        bucket, key = split_uri(uri)
+        bucket, key = split_s3_uri(uri)
         s3.put_object(Bucket=bucket, Key=key, Body=body)
     return [(what, uri) for what, uri, _ in uploads]
 
@@ -476,7 +471,7 @@ def cluster_log_uri(submission: Submission, client: Any) -> str:
 
 def tail(s3: Any, uri: str, lines: int) -> list[str] | None:
     """The last ``lines`` lines of a gzipped log object, or None when it is not there (yet)."""
-    bucket, key = split_uri(uri)
+    bucket, key = split_s3_uri(uri)
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except s3.exceptions.NoSuchKey:
