@@ -24,7 +24,7 @@ import threading
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyspark.sql.functions as F
 from pyspark.errors import AnalysisException
@@ -108,6 +108,11 @@ def landed_rows(
     return list(rows.values())
 
 
+class Drained(NamedTuple):
+    messages: int  # received, and deleted once recorded
+    objects: int  # recorded in landed_files: those under a landing prefix that listing would take
+
+
 class QueueDrainer:
     """Moves the queue's notifications into ``landed_files``, then deletes them from the queue.
 
@@ -123,9 +128,9 @@ class QueueDrainer:
         self.path = config.table_path(tables.LANDED_FILES.name)
         self.roots = {d.name: ingest.landing_root(config, d) for d in ingest.DATASETS}
 
-    def drain_once(self, wait_seconds: int = 0) -> int:
+    def drain_once(self, wait_seconds: int = 0) -> Drained:
         """Receive up to ``batch_max`` messages (waiting up to ``wait_seconds`` for the first), record
-        what they announce in one commit, delete them; return how many objects were recorded."""
+        what they announce in one commit, delete them."""
         messages: list[dict[str, Any]] = []
         while len(messages) < self.batch_max:
             answer = self.sqs.receive_message(
@@ -138,7 +143,7 @@ class QueueDrainer:
                 break
             messages += received
         if not messages:
-            return 0
+            return Drained(0, 0)
         now = dt.datetime.now(dt.UTC)
         rows = landed_rows([o for m in messages for o in parse_notification(m["Body"])], self.roots, now)
         if rows:
@@ -151,13 +156,15 @@ class QueueDrainer:
                 for n, m in enumerate(messages[i : i + RECEIVE_MAX])
             ]
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
-        return len(rows)
+        return Drained(len(messages), len(rows))
 
     def drain_all(self) -> int:
-        """Drain until the queue answers empty (``--available-now``: take what has been announced)."""
+        """Drain until the queue answers empty (``--available-now``: take what has been announced).
+        Each receive waits up to a second: SQS answers an immediate receive from a sample of its
+        servers, so "nothing" is only believed from a long poll."""
         total = 0
-        while recorded := self.drain_once():
-            total += recorded
+        while (drained := self.drain_once(wait_seconds=1)).messages:
+            total += drained.objects
         return total
 
     def run(self, stop: threading.Event, wait_seconds: int = 1) -> None:

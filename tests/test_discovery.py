@@ -303,3 +303,25 @@ def test_the_stream_takes_announced_files_once_whatever_the_notifications_and_th
         [(k.removeprefix("landing/log_data/"),) for k in later if "log_data" in k],
         checkRowOrder=False,
     )
+
+
+@pytest.mark.s3
+def test_draining_goes_on_past_messages_that_announce_nothing_and_deletes_them(sqs_server, s3_bucket):
+    _, bucket = s3_bucket
+    config = s3_config(sqs_server, bucket)
+    sqs = aws_client(config, "sqs")
+    url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": bucket}
+    elsewhere = {"Records": [event("other/prefix/x.json", bucket=bucket)]}
+    for body in (test_event, elsewhere, test_event):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    drainer = QueueDrainer(None, config, sqs, url, batch_max=1)  # one message a drain; no Spark needed
+    assert drainer.drain_all() == 0
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (
+        attributes["ApproximateNumberOfMessages"],
+        attributes["ApproximateNumberOfMessagesNotVisible"],
+    ) == (
+        "0",
+        "0",
+    )
