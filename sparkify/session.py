@@ -39,6 +39,12 @@ DYNAMODB_LOG_STORE_CLASSES = (
 )
 
 
+# S3 keys from a config file go to the Hadoop configuration of the started session, never through the
+# session builder: pyspark starts the JVM with every builder setting as a `--conf key=value` argument,
+# and a process's arguments are readable by every user of the host (`ps`, /proc/<pid>/cmdline).
+CREDENTIAL_KEYS = ("spark.hadoop.fs.s3a.access.key", "spark.hadoop.fs.s3a.secret.key")
+
+
 class SparkStartError(RuntimeError):
     """Spark could not start; the message says what to do about it."""
 
@@ -68,6 +74,7 @@ def build_spark(
         packages = [DELTA_PACKAGE] + ([HADOOP_AWS_PACKAGE] if s3 else []) + log_store_packages(config)
         conf.update(jar_conf(packages, ivy_dir()))
     conf.update(extra_conf or {})
+    credentials = {key: conf.pop(key) for key in CREDENTIAL_KEYS if key in conf}
 
     require_java()
     builder = SparkSession.builder.appName(app_name).master(config.spark.master)
@@ -83,6 +90,7 @@ def build_spark(
                 "or point SPARKIFY_IVY_DIR at a cache that already holds the jars."
             ) from e
         raise SparkStartError(f"Spark did not start: {e}") from e
+    set_hadoop_conf(spark, credentials)
     spark.sparkContext.setLogLevel("WARN")
     quiet_known_noise(spark)
     require_log_store(spark, config)
@@ -222,8 +230,14 @@ def use_s3(spark: SparkSession, config: PipelineConfig) -> None:
     """Point a running session's S3A filesystem at ``config``'s S3 settings (the session must have been
     built with the S3A jars). Hadoop caches a filesystem per bucket, so this holds for buckets first
     touched after the call."""
+    set_hadoop_conf(spark, s3a_conf(config))
+
+
+def set_hadoop_conf(spark: SparkSession, conf: Mapping[str, str]) -> None:
+    """Set ``spark.hadoop.*`` settings on a running session's Hadoop configuration, which every S3A
+    filesystem and every task's file access is built from."""
     hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
-    for key, value in s3a_conf(config).items():
+    for key, value in conf.items():
         hadoop_conf.set(key.removeprefix("spark.hadoop."), value)
 
 
