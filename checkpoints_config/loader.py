@@ -120,6 +120,9 @@ class StreamSettings:
             )
 
 
+LOG_STORES = ("default", "dynamodb")
+
+
 @dataclass(frozen=True)
 class S3Settings:
     """S3 access; empty keys mean the default AWS credential chain (instance profile on EMR)."""
@@ -129,6 +132,24 @@ class S3Settings:
     path_style: bool
     access_key_id: Secret
     secret_access_key: Secret
+    # Delta's log store for s3:// and s3a:// tables. "default": safe for one writing driver at a time,
+    # which the writer lease ensures; "dynamodb": Delta's S3DynamoDBLogStore, whose DynamoDB table gives
+    # the mutual exclusion S3 lacks, for lakes deliberately written by two drivers at once
+    # (sparkify.session.log_store_conf; README, "S3 and EMR").
+    log_store: str = "default"
+    dynamodb_table: str = "delta_log"  # Delta's default; every writer must name the same table and region
+    dynamodb_region: str = ""  # empty: s3.region
+
+    def __post_init__(self) -> None:
+        if self.log_store not in LOG_STORES:
+            raise ConfigError(f"s3.log_store must be one of {', '.join(LOG_STORES)}, got {self.log_store!r}")
+        if self.log_store == "dynamodb" and not self.dynamodb_table:
+            raise ConfigError('s3.dynamodb_table must name a DynamoDB table when s3.log_store = "dynamodb"')
+
+    @property
+    def log_store_region(self) -> str:
+        """The DynamoDB table's region: ``dynamodb_region``, or the lake's own S3 region."""
+        return self.dynamodb_region or self.region
 
 
 MIN_LEASE_TTL_SECONDS = 3

@@ -23,6 +23,26 @@ DELTA_PACKAGE = "io.delta:delta-spark_4.1_2.13:4.2.0"
 # hadoop-aws must match the hadoop-client jars inside pyspark 4.1.1 (3.4.2).
 HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.4.2"
 DEFAULT_IVY_DIR = Path.home() / ".cache" / "sparkify" / "ivy"
+# s3.log_store = "dynamodb" (Delta's multi-cluster mode on S3; see log_store_conf). The log store needs
+# the AWS SDK v1, which its POM leaves to the user ("provided"): hadoop-aws 3.4 brings only SDK v2, so
+# off EMR its DynamoDB module comes too, at the version Delta 4.2 builds against.
+LOG_STORE_CLASS = "io.delta.storage.S3DynamoDBLogStore"
+DYNAMODB_LOG_STORE_PACKAGES = (
+    "io.delta:delta-storage-s3-dynamodb:4.2.0",
+    "com.amazonaws:aws-java-sdk-dynamodb:1.12.262",
+)
+EMR_DYNAMODB_LOG_STORE_JAR = "/usr/share/aws/delta/lib/delta-storage-s3-dynamodb.jar"
+# what must load for it to work: the log store, and the SDK v1 client it builds
+DYNAMODB_LOG_STORE_CLASSES = (
+    LOG_STORE_CLASS,
+    "com.amazonaws.services.dynamodbv2.AmazonDynamoDBClientBuilder",
+)
+
+
+# S3 keys from a config file go to the Hadoop configuration of the started session, never through the
+# session builder: pyspark starts the JVM with every builder setting as a `--conf key=value` argument,
+# and a process's arguments are readable by every user of the host (`ps`, /proc/<pid>/cmdline).
+CREDENTIAL_KEYS = ("spark.hadoop.fs.s3a.access.key", "spark.hadoop.fs.s3a.secret.key")
 
 
 class SparkStartError(RuntimeError):
@@ -51,9 +71,10 @@ def build_spark(
     conf = session_conf(config)
     if not on_yarn:  # on EMR the cluster's delta-defaults classification supplies the jars
         s3 = config.uses_s3 if with_s3 is None else with_s3
-        packages = [DELTA_PACKAGE] + ([HADOOP_AWS_PACKAGE] if s3 else [])
+        packages = [DELTA_PACKAGE] + ([HADOOP_AWS_PACKAGE] if s3 else []) + log_store_packages(config)
         conf.update(jar_conf(packages, ivy_dir()))
     conf.update(extra_conf or {})
+    credentials = {key: conf.pop(key) for key in CREDENTIAL_KEYS if key in conf}
 
     require_java()
     builder = SparkSession.builder.appName(app_name).master(config.spark.master)
@@ -69,8 +90,10 @@ def build_spark(
                 "or point SPARKIFY_IVY_DIR at a cache that already holds the jars."
             ) from e
         raise SparkStartError(f"Spark did not start: {e}") from e
+    set_hadoop_conf(spark, credentials)
     spark.sparkContext.setLogLevel("WARN")
     quiet_known_noise(spark)
+    require_log_store(spark, config)
     if "spark.jars.packages" in conf:
         remember_resolved_jars(spark, conf["spark.jars.packages"].split(","), ivy_dir())
     return spark
@@ -126,6 +149,7 @@ def session_conf(config: PipelineConfig) -> dict[str, str]:
         conf["spark.driver.bindAddress"] = "127.0.0.1"
     if config.uses_s3:
         conf.update(s3a_conf(config))
+    conf.update(log_store_conf(config))
     return conf
 
 
@@ -151,12 +175,69 @@ def s3a_conf(config: PipelineConfig) -> dict[str, str]:
     return conf
 
 
+def log_store_conf(config: PipelineConfig) -> dict[str, str]:
+    """Delta's multi-cluster log store on S3 when ``s3.log_store = "dynamodb"``, else nothing.
+
+    The settings of Delta's "Multi-cluster setup" (docs.delta.io, delta-storage): the log store for both
+    schemes a lake path may use (s3a://, and s3:// which is EMRFS on EMR and S3A elsewhere), so no
+    writer falls back to the default store, which is the data loss the DynamoDB table prevents; and
+    the table and region, which every writer must share. Delta's DynamoDB client takes credentials from
+    the AWS default chain, not from S3A's settings.
+    """
+    s3 = config.s3
+    if s3.log_store != "dynamodb":
+        return {}
+    prefix = f"spark.{LOG_STORE_CLASS}"
+    return {
+        "spark.delta.logStore.s3a.impl": LOG_STORE_CLASS,
+        "spark.delta.logStore.s3.impl": LOG_STORE_CLASS,
+        f"{prefix}.ddb.tableName": s3.dynamodb_table,
+        f"{prefix}.ddb.region": s3.log_store_region,
+    }
+
+
+def log_store_packages(config: PipelineConfig) -> list[str]:
+    """The Maven packages the configured log store needs off EMR (none for the default one)."""
+    return list(DYNAMODB_LOG_STORE_PACKAGES) if config.s3.log_store == "dynamodb" else []
+
+
+def require_log_store(spark: SparkSession, config: PipelineConfig) -> None:
+    """Fail at start, not at the first commit, when the configured log store's classes are missing.
+
+    On EMR the driver's JVM is started by spark-submit before this code runs, so a jar cannot be added
+    from here: the cluster ships the log store at ``EMR_DYNAMODB_LOG_STORE_JAR``, and the step names it.
+    """
+    if config.s3.log_store != "dynamodb":
+        return
+    jvm: Any = spark.sparkContext._jvm
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    for name in DYNAMODB_LOG_STORE_CLASSES:
+        try:
+            jvm.java.lang.Class.forName(name, False, loader)
+        except Exception:
+            where = (
+                f"pass --jars {EMR_DYNAMODB_LOG_STORE_JAR} to spark-submit (EMR ships it there)"
+                if config.spark.master.startswith("yarn")
+                else f"check that {', '.join(DYNAMODB_LOG_STORE_PACKAGES)} resolve from Maven Central"
+            )
+            raise SparkStartError(
+                f's3.log_store = "dynamodb" but the JVM cannot load {name}: {where}, '
+                'or set s3.log_store = "default"'
+            ) from None
+
+
 def use_s3(spark: SparkSession, config: PipelineConfig) -> None:
     """Point a running session's S3A filesystem at ``config``'s S3 settings (the session must have been
     built with the S3A jars). Hadoop caches a filesystem per bucket, so this holds for buckets first
     touched after the call."""
+    set_hadoop_conf(spark, s3a_conf(config))
+
+
+def set_hadoop_conf(spark: SparkSession, conf: Mapping[str, str]) -> None:
+    """Set ``spark.hadoop.*`` settings on a running session's Hadoop configuration, which every S3A
+    filesystem and every task's file access is built from."""
     hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
-    for key, value in s3a_conf(config).items():
+    for key, value in conf.items():
         hadoop_conf.set(key.removeprefix("spark.hadoop."), value)
 
 

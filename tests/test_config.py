@@ -560,3 +560,41 @@ def test_policy_overrides_are_parsed_and_a_malformed_one_is_refused(cwd):
     for bad in ("raw_events.length_positive=drop", "length_positive=warn", "raw_events.x"):
         with pytest.raises(ConfigError, match=r"quality\.policies: .* is not <suite>\.<expectation>="):
             load_config("local", env={"SPARKIFY_QUALITY_POLICIES": bad}, cwd=cwd)
+
+
+# Delta's log store on S3 (sparkify.session.log_store_conf)
+
+
+@pytest.mark.parametrize("profile", ["local", "s3", "emr"])
+def test_every_profile_keeps_delta_s_default_log_store(cwd, profile):
+    s3 = load_config(profile, env={}, cwd=cwd).s3
+
+    assert (s3.log_store, s3.dynamodb_table, s3.dynamodb_region) == ("default", "delta_log", "")
+
+
+def test_dynamodb_log_store_from_a_file_with_its_region_defaulting_to_the_s3_region(cwd):
+    path = write(cwd, "multi.toml", 'profile = "s3"\n[s3]\nregion = "eu-west-1"\nlog_store = "dynamodb"\n')
+
+    s3 = load_config(str(path), env={}, cwd=cwd).s3
+    assert (s3.log_store, s3.dynamodb_table, s3.log_store_region) == ("dynamodb", "delta_log", "eu-west-1")
+    env = {"SPARKIFY_S3_DYNAMODB_TABLE": "lake_commits", "SPARKIFY_S3_DYNAMODB_REGION": "us-west-2"}
+    s3 = load_config(str(path), env=env, cwd=cwd).s3
+    assert (s3.dynamodb_table, s3.log_store_region) == ("lake_commits", "us-west-2")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SPARKIFY_S3_LOG_STORE": "dynamo"}, "s3.log_store must be one of default, dynamodb, got 'dynamo'"),
+        ({"SPARKIFY_S3_LOG_STORE": ""}, "s3.log_store must be one of default, dynamodb, got ''"),
+        (
+            {"SPARKIFY_S3_LOG_STORE": "dynamodb", "SPARKIFY_S3_DYNAMODB_TABLE": ""},
+            's3.dynamodb_table must name a DynamoDB table when s3.log_store = "dynamodb"',
+        ),
+    ],
+)
+def test_bad_log_store_settings_are_config_errors_naming_the_allowed_values(cwd, env, message):
+    with pytest.raises(ConfigError) as raised:
+        load_config("s3", env=env, cwd=cwd)
+
+    assert str(raised.value) == message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,17 +14,22 @@ from pyspark.sql import Row
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
 from pyspark.testing import assertDataFrameEqual
 
+import sparkify.session
 from checkpoints_config import load_config
 from sparkify.session import (
     DELTA_PACKAGE,
+    EMR_DYNAMODB_LOG_STORE_JAR,
     HADOOP_AWS_PACKAGE,
     SparkStartError,
     build_spark,
     ivy_dir,
     jar_conf,
+    log_store_conf,
+    log_store_packages,
     manifest_path,
     remember_resolved_jars,
     require_java,
+    require_log_store,
     s3a_conf,
     session_conf,
 )
@@ -102,6 +108,59 @@ def test_s3a_without_keys_leaves_credentials_to_the_default_chain(tmp_path):
 
 def test_on_emr_s3_uris_stay_with_emrfs(tmp_path):
     assert "spark.hadoop.fs.s3.impl" not in s3a_conf(load_config("emr", env={}, cwd=tmp_path))
+
+
+# Delta's DynamoDB log store (s3.log_store = "dynamodb")
+
+LOG_STORE = "io.delta.storage.S3DynamoDBLogStore"
+DYNAMODB = {"SPARKIFY_S3_LOG_STORE": "dynamodb"}
+
+
+@pytest.mark.parametrize("profile", ["s3", "emr"])
+def test_dynamodb_log_store_sets_delta_s_documented_settings_for_both_s3_schemes(tmp_path, profile):
+    config = load_config(profile, env={**DYNAMODB, "SPARKIFY_S3_REGION": "eu-west-1"}, cwd=tmp_path)
+
+    expected = {
+        "spark.delta.logStore.s3a.impl": LOG_STORE,
+        "spark.delta.logStore.s3.impl": LOG_STORE,
+        f"spark.{LOG_STORE}.ddb.tableName": "delta_log",
+        f"spark.{LOG_STORE}.ddb.region": "eu-west-1",
+    }
+    assert log_store_conf(config) == expected
+    assert expected.items() <= session_conf(config).items()
+
+
+def test_dynamodb_table_and_region_may_differ_from_the_defaults(tmp_path):
+    env = {
+        **DYNAMODB,
+        "SPARKIFY_S3_DYNAMODB_TABLE": "lake_commits",
+        "SPARKIFY_S3_DYNAMODB_REGION": "us-west-2",
+    }
+    conf = log_store_conf(load_config("s3", env=env, cwd=tmp_path))
+
+    assert (conf[f"spark.{LOG_STORE}.ddb.tableName"], conf[f"spark.{LOG_STORE}.ddb.region"]) == (
+        "lake_commits",
+        "us-west-2",
+    )
+
+
+def test_dynamodb_log_store_adds_its_package_and_the_sdk_v1_it_leaves_to_the_user(tmp_path):
+    packages = log_store_packages(load_config("s3", env=DYNAMODB, cwd=tmp_path))
+
+    assert packages == [
+        "io.delta:delta-storage-s3-dynamodb:4.2.0",
+        "com.amazonaws:aws-java-sdk-dynamodb:1.12.262",
+    ]
+    assert jar_conf([*PACKAGES, *packages], tmp_path)["spark.jars.packages"].endswith(",".join(packages))
+
+
+@pytest.mark.parametrize("profile", ["local", "s3", "emr"])
+def test_default_log_store_sets_nothing_and_needs_no_package(tmp_path, profile):
+    config = load_config(profile, env={}, cwd=tmp_path)
+
+    assert log_store_conf(config) == {}
+    assert [key for key in session_conf(config) if "logStore" in key or "DynamoDB" in key] == []
+    assert log_store_packages(config) == []
 
 
 # Jars: resolved once, then loaded from disk
@@ -284,3 +343,26 @@ def test_the_scheduler_pools_the_stream_sinks_name_exist(spark):
     for pool in (RawFilesSink.pool, DimensionSink.pool):
         assert sc.getPoolForName(pool).isDefined(), pool
     assert sc.getPoolForName("plays").get().weight() > sc.getPoolForName("dimensions").get().weight()
+
+
+@pytest.mark.spark
+def test_a_log_store_whose_classes_the_jvm_cannot_load_stops_the_start(spark, tmp_path, monkeypatch):
+    """The test session has no DynamoDB log store jar: the check says so, naming what to add; with
+    classes it has (loaded from jars the way the log store's would be) it lets the session through."""
+    emr = load_config("emr", env=DYNAMODB, cwd=tmp_path)
+    with pytest.raises(
+        SparkStartError, match=f"cannot load {LOG_STORE}: pass --jars {EMR_DYNAMODB_LOG_STORE_JAR}"
+    ):
+        require_log_store(spark, emr)
+    with pytest.raises(
+        SparkStartError,
+        match=re.escape(
+            "io.delta:delta-storage-s3-dynamodb:4.2.0, com.amazonaws:aws-java-sdk-dynamodb:1.12.262"
+        ),
+    ):
+        require_log_store(spark, load_config("s3", env=DYNAMODB, cwd=tmp_path))
+    require_log_store(spark, load_config("s3", env={}, cwd=tmp_path))  # the default store: nothing to check
+
+    present = ("io.delta.storage.S3SingleDriverLogStore", "org.apache.hadoop.fs.s3a.S3AFileSystem")
+    monkeypatch.setattr(sparkify.session, "DYNAMODB_LOG_STORE_CLASSES", present)
+    require_log_store(spark, emr)
