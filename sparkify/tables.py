@@ -88,11 +88,13 @@ QUALITY_RESULTS = TableSpec(
 )
 
 # The objects S3 event notifications announced under the landing prefixes (stream.discovery =
-# "notifications"), one row per object: the raw-file queries stream this table instead of listing.
+# "notifications"), one row per object: the raw-file queries stream this table instead of listing. By
+# day of the event, so that recording a notification looks only at the days it could repeat.
 LANDED_FILES = TableSpec(
     "landed_files",
-    "dataset STRING, bucket STRING, key STRING, size BIGINT, event_time TIMESTAMP, recorded_at TIMESTAMP",
-    ("dataset",),
+    "dataset STRING, bucket STRING, key STRING, size BIGINT, event_time TIMESTAMP, event_date DATE, "
+    "recorded_at TIMESTAMP",
+    ("dataset", "event_date"),
     properties=COMMITTED_EVERY_BATCH,
 )
 

@@ -32,14 +32,18 @@ from pyspark.sql import DataFrame, SparkSession
 
 from checkpoints_config import PipelineConfig
 from sparkify import merge, tables
+from sparkify.errors import UsageError
 from sparkify.pipeline import ingest
 from sparkify.progress import timed
-from sparkify.s3 import split_s3_uri
+from sparkify.s3 import S3_SCHEMES, split_s3_uri
 from sparkify.sources import RAW_GLOB, path_exists, root_prefix, with_file_metadata
 
 log = logging.getLogger(__name__)
 
 RECEIVE_MAX = 10  # SQS's largest batch per ReceiveMessage
+# How far back a notification may repeat: SQS keeps a message 14 days at most (MessageRetentionPeriod),
+# plus a day for the event's date boundary.
+REPEAT_DAYS = 15
 GLOB_CHARS = "\\{}[]*?"  # what Hadoop would read as a glob in a path: escaped to mean themselves
 
 
@@ -93,19 +97,53 @@ def is_listed(relative_key: str) -> bool:
     return fnmatch.fnmatchcase(parts[-1], RAW_GLOB) and not any(p[:1] in (".", "_") for p in parts)
 
 
+LandedRow = tuple[str, str, str, int, dt.datetime, dt.date, dt.datetime]  # a landed_files row
+
+
+def landing_prefixes(config: PipelineConfig) -> dict[str, tuple[str, str]]:
+    """Each dataset's landing (bucket, key prefix: ``""`` or ending in ``/``); a usage error when a
+    landing root is not on S3, where nothing announces objects."""
+    prefixes = {}
+    for dataset in ingest.DATASETS:
+        root = ingest.landing_root(config, dataset)
+        if root.partition("://")[0] not in S3_SCHEMES:
+            raise UsageError(
+                f"paths.{dataset.landing_key} = {root!r} is not on S3: notifications need s3:// or s3a:// "
+                "landing prefixes (stream.discovery = listing works anywhere)"
+            )
+        bucket, prefix = split_s3_uri(root)
+        prefixes[dataset.name] = (bucket, prefix.rstrip("/") + "/" if prefix else "")
+    return prefixes
+
+
 def landed_rows(
-    objects: Sequence[LandedObject], roots: dict[str, str], recorded_at: dt.datetime
-) -> list[tuple[str, str, str, int, dt.datetime, dt.datetime]]:
-    """``landed_files`` rows for the objects under a landing root (``roots``: dataset name → root URI)
-    that listing would take, one per (bucket, key): the earliest event wins."""
-    prefixes = {name: split_s3_uri(root) for name, root in roots.items()}
-    rows: dict[tuple[str, str], tuple[str, str, str, int, dt.datetime, dt.datetime]] = {}
+    objects: Sequence[LandedObject], prefixes: dict[str, tuple[str, str]], recorded_at: dt.datetime
+) -> list[LandedRow]:
+    """``landed_files`` rows for the objects under a landing prefix (:func:`landing_prefixes`) that
+    listing would take, one per (bucket, key): the earliest event wins."""
+    rows: dict[tuple[str, str], LandedRow] = {}
     for o in sorted(objects, key=lambda o: o.event_time):
-        for name, (bucket, prefix) in prefixes.items():
-            head = prefix.rstrip("/") + "/" if prefix else ""
+        for name, (bucket, head) in prefixes.items():
             if o.bucket == bucket and o.key.startswith(head) and is_listed(o.key[len(head) :]):
-                rows.setdefault((o.bucket, o.key), (name, o.bucket, o.key, o.size, o.event_time, recorded_at))
+                row = (name, o.bucket, o.key, o.size, o.event_time, o.event_time.date(), recorded_at)
+                rows.setdefault((o.bucket, o.key), row)
     return list(rows.values())
+
+
+def repeat_scope(rows: Sequence[LandedRow]) -> str:
+    """Where in landed_files an announced object may be already: the same dataset, and an event day no
+    more than :data:`REPEAT_DAYS` before the earliest of ``rows``. A notification that comes again (SQS
+    delivers at least once, and again after a crash before its delete) carries its first event's time,
+    and SQS keeps a message 14 days at most; so the MERGE reads a fortnight, not all history.
+
+    Example:
+        >>> t = dt.datetime(2026, 12, 5, 10, tzinfo=dt.UTC)
+        >>> repeat_scope([("events", "b", "k", 1, t, t.date(), t)])
+        "t.dataset IN ('events') AND t.event_date >= DATE'2026-11-20'"
+    """
+    datasets = ", ".join(f"'{d}'" for d in sorted({r[0] for r in rows}))
+    since = min(r[5] for r in rows) - dt.timedelta(days=REPEAT_DAYS)
+    return f"t.dataset IN ({datasets}) AND t.event_date >= DATE'{since.isoformat()}'"
 
 
 class Drained(NamedTuple):
@@ -126,7 +164,7 @@ class QueueDrainer:
     ) -> None:
         self.spark, self.sqs, self.queue_url, self.batch_max = spark, sqs, queue_url, batch_max
         self.path = config.table_path(tables.LANDED_FILES.name)
-        self.roots = {d.name: ingest.landing_root(config, d) for d in ingest.DATASETS}
+        self.prefixes = landing_prefixes(config)
 
     def drain_once(self, wait_seconds: int = 0) -> Drained:
         """Receive up to ``batch_max`` messages (waiting up to ``wait_seconds`` for the first), record
@@ -145,11 +183,13 @@ class QueueDrainer:
         if not messages:
             return Drained(0, 0)
         now = dt.datetime.now(dt.UTC)
-        rows = landed_rows([o for m in messages for o in parse_notification(m["Body"])], self.roots, now)
+        rows = landed_rows([o for m in messages for o in parse_notification(m["Body"])], self.prefixes, now)
         if rows:
             with timed(log, f"record {len(rows)} landed object(s)"):
                 source = self.spark.createDataFrame(rows, tables.LANDED_FILES.schema)
-                merge.upsert(self.spark, self.path, source, ["bucket", "key"], better=None)
+                merge.upsert(
+                    self.spark, self.path, source, ["bucket", "key"], better=None, scope=repeat_scope(rows)
+                )
         for i in range(0, len(messages), RECEIVE_MAX):
             entries = [
                 {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}

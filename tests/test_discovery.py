@@ -19,7 +19,15 @@ from sparkify.ops.notifications import setup_notifications, with_notifications
 from sparkify.s3 import aws_client, s3_client
 from sparkify.session import use_s3
 from sparkify.tables import LANDED_FILES, STAR_TABLES
-from streaming.discovery import QueueDrainer, escape_glob, is_listed, landed_rows, parse_notification
+from streaming.discovery import (
+    QueueDrainer,
+    escape_glob,
+    is_listed,
+    landed_rows,
+    landing_prefixes,
+    parse_notification,
+    repeat_scope,
+)
 from streaming.job import run_stream
 from tests.conftest import ROUTING_ONLY, lake_config
 from tests.landing import EVENT_FILES, SONG_FILES
@@ -104,11 +112,20 @@ def test_landed_rows_keep_the_objects_under_a_landing_root_once_with_their_earli
             }
         )
     )
-    roots = {"songs": "s3a://b/landing/song_data", "events": "s3a://b/landing/log_data/"}
-    assert sorted(landed_rows(parsed, roots, T0)) == [
-        ("events", "b", "landing/log_data/d2.json", 7, T0, T0),
-        ("songs", "b", "landing/song_data/A/s.json", 7, T0, T0),
+    prefixes = {"songs": ("b", "landing/song_data/"), "events": ("b", "landing/log_data/")}
+    assert sorted(landed_rows(parsed, prefixes, T0)) == [
+        ("events", "b", "landing/log_data/d2.json", 7, T0, T0.date(), T0),
+        ("songs", "b", "landing/song_data/A/s.json", 7, T0, T0.date(), T0),
     ]
+
+
+def test_recording_looks_for_repeats_in_the_batch_s_datasets_over_the_days_a_message_can_come_back():
+    day = dt.timedelta(days=1)
+    rows = [
+        ("songs", "b", "k1", 1, T0, T0.date(), T0),
+        ("events", "b", "k2", 1, T0 - 3 * day, (T0 - 3 * day).date(), T0),
+    ]
+    assert repeat_scope(rows) == "t.dataset IN ('events', 'songs') AND t.event_date >= DATE'2026-11-17'"
 
 
 def test_glob_characters_in_a_key_are_escaped_to_mean_themselves():
@@ -145,6 +162,16 @@ def test_a_rerun_replaces_our_notifications_and_keeps_the_bucket_s_others():
 def test_notifications_need_landing_prefixes_on_s3(tmp_path):
     with pytest.raises(UsageError, match=r"paths.song_data = .* is not on S3"):
         setup_notifications(lake_config(tmp_path), "q", s3=None, sqs=None)
+    with pytest.raises(UsageError, match=r"paths.song_data = .* is not on S3"):
+        QueueDrainer(None, lake_config(tmp_path), sqs=None, queue_url="q", batch_max=10)
+
+
+def test_landing_prefixes_are_bucket_and_key_prefix_whatever_the_scheme_and_slashes():
+    env = {"SPARKIFY_PATHS_SONG_DATA": "s3://b1/landing/song_data/", "SPARKIFY_PATHS_LOG_DATA": "s3a://b2"}
+    assert landing_prefixes(load_config("s3", env=env)) == {
+        "songs": ("b1", "landing/song_data/"),
+        "events": ("b2", ""),
+    }
 
 
 def s3_config(s3_server, bucket: str, **env: str):

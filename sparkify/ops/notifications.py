@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkpoints_config import PipelineConfig
-from sparkify.errors import UsageError
-from sparkify.pipeline import ingest
-from sparkify.s3 import S3_SCHEMES, split_s3_uri
+from streaming.discovery import landing_prefixes
 
 ID_PREFIX = "sparkify-"  # our notifications' ids on a bucket: replaced on a rerun, others kept
 
@@ -25,21 +23,6 @@ class Notifications:
     queue_url: str
     queue_arn: str
     prefixes: dict[str, tuple[str, str]]  # dataset → (bucket, prefix) it announces
-
-
-def landing_prefixes(config: PipelineConfig) -> dict[str, tuple[str, str]]:
-    """Each dataset's (bucket, key prefix ending in ``/``); a landing root not on S3 is a usage error."""
-    prefixes = {}
-    for dataset in ingest.DATASETS:
-        root = ingest.landing_root(config, dataset)
-        if root.partition("://")[0] not in S3_SCHEMES:
-            raise UsageError(
-                f"paths.{dataset.landing_key} = {root!r} is not on S3: notifications need s3:// or s3a:// "
-                "landing prefixes (use --config s3 or emr, or a config file naming S3 paths)"
-            )
-        bucket, prefix = split_s3_uri(root)
-        prefixes[dataset.name] = (bucket, prefix.rstrip("/") + "/" if prefix else "")
-    return prefixes
 
 
 def queue_policy(queue_arn: str, buckets: list[str]) -> dict[str, Any]:
