@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import signal
+import time
+import uuid
 
 import pyspark.sql.functions as F
 import pytest
@@ -19,6 +23,7 @@ from streaming.job import run_stream
 from tests.conftest import ROUTING_ONLY
 from tests.landing import ALL_FILES, EVENT_FILES, SONG_FILES
 from tests.s3_server import S3Server
+from tests.stream_process import log_tail, start_stream
 from tests.test_backfill import assert_same_star_tables
 from tests.test_stream_lifecycle import assert_each_line_staged_once
 
@@ -52,18 +57,22 @@ def keys_under(client, bucket: str, prefix: str) -> set[str]:
     return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
 
-def streamed_files(spark, config: PipelineConfig) -> set[str]:
-    """Files the stream (not the backfill) staged."""
+def staged_files(spark, config: PipelineConfig, batches: str = "") -> set[str]:
+    """Files staged (under batch ids starting with ``batches``: ``stream-`` for the stream's)."""
     return {
         r.source_file
         for table in ("staging_events", "staging_songs")
         for r in spark.read.format("delta")
         .load(config.table_path(table))
-        .filter(F.col("batch_id").startswith("stream-"))
+        .filter(F.col("batch_id").startswith(batches))
         .select("source_file")
         .distinct()
         .collect()
     }
+
+
+def streamed_files(spark, config: PipelineConfig) -> set[str]:
+    return staged_files(spark, config, batches="stream-")
 
 
 @pytest.mark.spark
@@ -115,3 +124,83 @@ def test_generate_with_drip_to_s3_from_the_command_line(s3_server, s3_bucket, tm
     assert digest(on_s3) == digest(local)
     landed = sorted(k.split("/")[0] for k in on_s3)
     assert (landed.count("song_data"), landed.count("log_data")) == (6 + 10, 1 + 2)  # generated + dripped
+
+
+# The S3 server goes away for 30 s while the stream runs, then comes back with the same state.
+
+OUTAGE_S = 30.0
+WAIT_S = 300.0  # generous: on a loaded 2-core CI machine a stream batch can take tens of seconds
+AFTER_OUTAGE = "log_data/2018/12/2018-12-01-events.json"
+OUTAGE_ENV = {
+    # Every landed file in one batch per query: three batches in all, the outage between them.
+    "SPARKIFY_STREAM_MAX_FILES_PER_TRIGGER": "500",
+    # The dimension queries run their first batch at start and not again before the stream is stopped
+    # (the drain afterwards catches them up): the outage meets only the file queries' trigger loop,
+    # which lists the landing prefixes every second, and the lease's heartbeat.
+    "SPARKIFY_STREAM_DIMENSIONS_TRIGGER_INTERVAL": "1 hour",
+}
+
+
+def committed(client, bucket: str, query: str, batch: int) -> bool:
+    """Whether ``query`` committed micro-batch ``batch``: its checkpoint's commit log, read with boto3,
+    so that polling it costs the stream no JVM work."""
+    prefix = f"lake/_checkpoints/{query}/commits/"
+    return f"{prefix}{batch}" in keys_under(client, bucket, prefix)
+
+
+def wait_until(condition, process, root, what: str) -> float:
+    """Poll ``condition`` until it holds; return how long it took. Fails (and kills the process) if the
+    stream exits first or ``WAIT_S`` passes."""
+    started = time.monotonic()
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"stream exited ({process.returncode}) before {what}:\n{log_tail(root)}")
+        if time.monotonic() - started > WAIT_S:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise AssertionError(f"no {what} within {WAIT_S:.0f} s:\n{log_tail(root)}")
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+@pytest.mark.spark
+@pytest.mark.streaming
+@pytest.mark.s3
+@pytest.mark.slow
+def test_the_stream_rides_out_a_30_s_s3_outage(spark, reference, restartable_s3_server, tmp_path):
+    """The S3 server stops for 30 s while the stream waits for files in its trigger loop (after a batch
+    of each query committed), then comes back on the same port with the same objects: the stream
+    process stays up (S3A retries each request through the outage: Hadoop's default fs.s3a.retry.limit
+    of 7 with exponential backoff from 500 ms waits about a minute), takes a file landed after the
+    outage, and ends exact: each line staged once, the star tables those of a one-shot backfill."""
+    reference_config, _, _, expected = reference
+    outage, server = restartable_s3_server
+    client = server.client()
+    bucket = f"sparkify-outage-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    env = s3_env(server, bucket)
+    land_on_s3(client, bucket, [f for f in ALL_FILES if f != AFTER_OUTAGE])
+    process = start_stream(tmp_path, {**env, **OUTAGE_ENV})
+    try:
+        wait_until(lambda: all(committed(client, bucket, q, 0) for q in ("songs", "events")), process,
+                   tmp_path, "first batch of each file query")  # fmt: skip
+        outage.stop()
+        down_at = time.monotonic()
+        while time.monotonic() - down_at < OUTAGE_S:  # the outage itself, watching the process
+            assert process.poll() is None, f"stream exited during the outage:\n{log_tail(tmp_path)}"
+            time.sleep(0.5)
+        outage.start()
+        land_on_s3(client, bucket, [AFTER_OUTAGE])
+        wait_until(lambda: committed(client, bucket, "events", 1), process, tmp_path, "a batch after it")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=WAIT_S) == 0, log_tail(tmp_path)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+    config = load_config("local", env=env)
+    use_s3(spark, config)
+    # That process staged every file with a line to stage (the drain below takes no file).
+    assert streamed_files(spark, config) == staged_files(spark, reference_config)
+    run_stream(spark, config, available_now=True, out=io.StringIO())  # the dimension queries catch up
+    assert_same_star_tables(spark, config, expected)
+    assert_each_line_staged_once(spark, config)
