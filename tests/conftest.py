@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from checkpoints_config import PipelineConfig, load_config
-from tests.s3_server import s3_bucket, s3_server  # noqa: F401  (fixtures for every test module)
+from tests.s3_server import restartable_s3_server, s3_bucket, s3_server  # noqa: F401  (fixtures for all)
 
 # Timestamps come back to Python in the process's time zone: make it UTC, like the Spark session.
 os.environ["TZ"] = "UTC"

@@ -64,3 +64,38 @@ def s3_bucket(s3_server: S3Server) -> Iterator[tuple[Any, str]]:
         for obj in page.get("Contents", []):
             client.delete_object(Bucket=bucket, Key=obj["Key"])
     client.delete_bucket(Bucket=bucket)
+
+
+class RestartableS3Server:
+    """moto's S3 server on its own free port, which a test can stop and start again on the same port.
+
+    moto keeps buckets and objects in process-global backends, so a server started again in the same
+    process serves what the stopped one held: to a client, the outage of one S3 endpoint."""
+
+    def __init__(self) -> None:
+        self.port = 0  # a free one, the first time
+        self._server: Any = None
+
+    def start(self) -> S3Server:
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        host, self.port = self._server.get_host_and_port()
+        return S3Server(f"http://{host}:{self.port}")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+@pytest.fixture
+def restartable_s3_server() -> Iterator[tuple[RestartableS3Server, S3Server]]:
+    """A dedicated S3 server (not the session's, which other tests use) that the test may stop."""
+    server = RestartableS3Server()
+    endpoint = server.start()
+    try:
+        yield server, endpoint
+    finally:
+        server.stop()

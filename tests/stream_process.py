@@ -19,6 +19,9 @@ from pathlib import Path
 from pyspark.errors import AnalysisException
 
 START_TIMEOUT_S = 240
+# The repository the tests import from: the child imports the same code, whatever a virtualenv's editable
+# install points at (another checkout, when the tests run in a git worktree).
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_stream(
@@ -31,6 +34,7 @@ def start_stream(
     would fill up and block the stream."""
     env = {
         **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
         "SPARKIFY_PATHS_SONG_DATA": str(root / "landing" / "song_data"),
         "SPARKIFY_PATHS_LOG_DATA": str(root / "landing" / "log_data"),
         "SPARKIFY_PATHS_OUTPUT_ROOT": str(root / "tables"),
