@@ -70,7 +70,7 @@ from sparkify.ops.notifications import setup_notifications
 from sparkify.pipeline import ingest
 from sparkify.s3 import aws_client, s3_client
 from sparkify.session import build_spark, use_s3
-from sparkify.tables import LANDED_FILES
+from sparkify.tables import LANDED_FILES, create_table
 from streaming.discovery import Drained, QueueDrainer, notified_file_stream
 from streaming.sources import raw_file_stream
 
@@ -423,19 +423,11 @@ def prepare_notifications(
 def seed_landed_files(
     spark: SparkSession, config: PipelineConfig, bucket: str, keys: list[str], seed_batch: int
 ) -> int:
-    """Create landed_files as ``sparkify.tables.ensure_tables`` would, then append one row per key, the
+    """Create landed_files as the jobs do, then append one row per key, the
     events spread evenly over the past year, in one file per ``seed_batch`` rows (each a span of time)
     if given. Returns the table's number of data files."""
     path = config.table_path(LANDED_FILES.name)
-    builder = (
-        DeltaTable.createIfNotExists(spark)
-        .location(path)
-        .addColumns(LANDED_FILES.schema)
-        .partitionedBy(*LANDED_FILES.partition_by)
-    )
-    for key, value in LANDED_FILES.properties:
-        builder = builder.property(key, value)
-    builder.execute()
+    create_table(spark, config, LANDED_FILES)
     now = dt.datetime.now(dt.UTC)
     rows = []
     for n, key in enumerate(keys):  # announced over the past year, in order

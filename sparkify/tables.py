@@ -117,24 +117,28 @@ def ensure_tables(spark: SparkSession, config: PipelineConfig) -> None:
     A creation that died before its first commit (a full disk, a kill) leaves a ``_delta_log`` with no
     version in it, which Delta then refuses to create a table over; it is cleared first.
     """
-
-    def create(spec: TableSpec) -> None:
-        path = config.table_path(spec.name)
-        clear_uncommitted_log(spark, path)
-        builder = (
-            DeltaTable.createIfNotExists(spark)
-            .location(path)
-            .addColumns(spec.schema)
-            .partitionedBy(*spec.partition_by)
-        )
-        for key, value in spec.properties:
-            builder = builder.property(key, value)
-        builder.execute()
-
     exists = {s.name: DeltaTable.isDeltaTable(spark, config.table_path(s.name)) for s in ALL_TABLES}
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(create, [s for s in ALL_TABLES if not exists[s.name]]))
+        list(
+            pool.map(lambda s: create_table(spark, config, s), [s for s in ALL_TABLES if not exists[s.name]])
+        )
         list(pool.map(lambda s: refuse_outdated(spark, config, s), [s for s in ALL_TABLES if exists[s.name]]))
+
+
+def create_table(spark: SparkSession, config: PipelineConfig, spec: TableSpec) -> None:
+    """Create ``spec``'s table where the configuration puts it, unless it exists: its schema,
+    partitioning and properties."""
+    path = config.table_path(spec.name)
+    clear_uncommitted_log(spark, path)
+    builder = (
+        DeltaTable.createIfNotExists(spark)
+        .location(path)
+        .addColumns(spec.schema)
+        .partitionedBy(*spec.partition_by)
+    )
+    for key, value in spec.properties:
+        builder = builder.property(key, value)
+    builder.execute()
 
 
 def refuse_outdated(spark: SparkSession, config: PipelineConfig, spec: TableSpec) -> None:
