@@ -27,7 +27,7 @@ from typing import Any
 
 from checkpoints_config import PipelineConfig
 from sparkify.errors import UsageError
-from sparkify.s3 import split_s3_uri
+from sparkify.s3 import S3_SCHEMES, split_s3_uri
 
 ENTRY_NAME = "sparkify_stream.py"
 BOOTSTRAP_NAME = "bootstrap.sh"
@@ -59,7 +59,7 @@ def s3_prefix(uri: str, option: str) -> str:
 def normalized_log_uri(uri: str) -> str:
     """EMR reports a cluster's LogUri as ``s3n://…/``; the objects are the same under ``s3://``."""
     scheme, sep, rest = uri.partition("://")
-    return f"s3://{rest}".rstrip("/") if sep and scheme in ("s3", "s3a", "s3n") else uri.rstrip("/")
+    return f"s3://{rest}".rstrip("/") if sep and scheme in S3_SCHEMES else uri.rstrip("/")
 
 
 @dataclass(frozen=True)
