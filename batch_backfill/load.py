@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, Row, SparkSession
 
 from checkpoints_config import PipelineConfig
 from expectations.validation import Checks
-from sparkify import tables
+from sparkify import commits, tables
 from sparkify.pipeline import ingest
 
 JOB = "backfill"  # pipeline_metrics names a chunk's query ``backfill-<dataset>``
@@ -39,14 +39,16 @@ def load_chunk(
     """
     started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
     dataset = routing.dataset
-    with ingest.routed_batch(routing, files_df, batch_id, started_at, checks) as batch:
-        ingest.quarantine(spark, config, batch)
-        ingest.record_quality(spark, config, batch.validated())  # before staging: a rerun skips staged files
-        ingest.stage(config, batch)
-        if batch.rows_in:
-            merge_into_star(spark, config, dataset, batch.accepted_df)
-    result = batch.result(time.monotonic() - started)
-    ingest.record_batch(spark, config, f"{JOB}-{dataset.name}", result, started_at, batch.oldest_landed_at)
+    query = f"{JOB}-{dataset.name}"
+    with commits.noted(spark, commits.batch_note(query, batch_id)):
+        with ingest.routed_batch(routing, files_df, batch_id, started_at, checks) as batch:
+            ingest.quarantine(spark, config, batch)
+            ingest.record_quality(spark, config, batch.validated())  # before staging: a rerun skips it
+            ingest.stage(config, batch)
+            if batch.rows_in:
+                merge_into_star(spark, config, dataset, batch.accepted_df)
+        result = batch.result(time.monotonic() - started)
+        ingest.record_batch(spark, config, query, result, started_at, batch.oldest_landed_at)
     return result
 
 
@@ -65,24 +67,31 @@ def recover_batch(
     Staging holds every parsed row of the chunk and the quarantine every rejected line, so the merge
     input is rebuilt exactly; the MERGEs make repeating any part of it harmless.
     """
-    started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
-    batch = ingest.accepted_staged(spark, config, dataset).filter(F.col("batch_id") == batch_id)
-    merge_into_star(spark, config, dataset, batch)
-    staged = (
-        spark.read.format("delta")
-        .load(config.table_path(dataset.staging.name))
-        .filter(F.col("batch_id") == batch_id)
-    )
-    quarantined = (
-        spark.read.format("delta")
-        .load(config.table_path(tables.QUARANTINE.name))
-        .filter((F.col("batch_id") == batch_id) & (F.col("dataset") == dataset.name))
-        .count()
-    )
-    counts = cast(Row, staged.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first())
-    malformed = quarantined - (counts["n"] - batch.count())
-    result = ingest.BatchResult(
-        dataset.name, batch_id, counts["n"] + malformed, counts["n"], quarantined, time.monotonic() - started
-    )
-    ingest.record_batch(spark, config, f"{JOB}-{dataset.name}", result, started_at, counts["oldest"])
+    query = f"{JOB}-{dataset.name}"
+    with commits.noted(spark, commits.batch_note(query, batch_id)):
+        started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
+        batch = ingest.accepted_staged(spark, config, dataset).filter(F.col("batch_id") == batch_id)
+        merge_into_star(spark, config, dataset, batch)
+        staged = (
+            spark.read.format("delta")
+            .load(config.table_path(dataset.staging.name))
+            .filter(F.col("batch_id") == batch_id)
+        )
+        quarantined = (
+            spark.read.format("delta")
+            .load(config.table_path(tables.QUARANTINE.name))
+            .filter((F.col("batch_id") == batch_id) & (F.col("dataset") == dataset.name))
+            .count()
+        )
+        counts = cast(Row, staged.agg(F.count("*").alias("n"), F.min("landed_at").alias("oldest")).first())
+        malformed = quarantined - (counts["n"] - batch.count())
+        result = ingest.BatchResult(
+            dataset.name,
+            batch_id,
+            counts["n"] + malformed,
+            counts["n"],
+            quarantined,
+            time.monotonic() - started,
+        )
+        ingest.record_batch(spark, config, query, result, started_at, counts["oldest"])
     return result

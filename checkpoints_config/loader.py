@@ -171,6 +171,31 @@ class LeaseSettings:
             )
 
 
+# Delta refuses a VACUUM that keeps less than 7 days (spark.databricks.delta.retentionDurationCheck):
+# files a writer wrote but has not committed yet look unreferenced. The window never goes below it.
+MIN_TIME_TRAVEL_DAYS = 7
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How far back the tables can be read (``sparkify query --as-of-*``, ``changes``, ``restore``).
+
+    One number, applied to every table as the three Delta properties that bound time travel
+    (sparkify.tables.retention_properties): the log's commits, the checkpoints, and the files a commit
+    removed, which VACUUM (``sparkify maintain``) deletes only once they are older than this.
+    """
+
+    time_travel_days: int
+
+    def __post_init__(self) -> None:
+        if self.time_travel_days < MIN_TIME_TRAVEL_DAYS:
+            raise ConfigError(
+                f"retention.time_travel_days must be at least {MIN_TIME_TRAVEL_DAYS} (Delta's VACUUM safety "
+                f"check: a shorter one can delete files a running writer has not committed yet), "
+                f"got {self.time_travel_days}"
+            )
+
+
 @dataclass(frozen=True)
 class QualitySettings:
     """Validation of every batch (expectations/): Great Expectations, and policies over the suites'."""
@@ -235,6 +260,7 @@ SECTIONS: dict[str, type] = {
     "stream": StreamSettings,
     "s3": S3Settings,
     "lease": LeaseSettings,
+    "retention": RetentionSettings,
     "quality": QualitySettings,
     "emr": EmrSettings,
 }
@@ -251,6 +277,7 @@ class PipelineConfig:
     stream: StreamSettings
     s3: S3Settings
     lease: LeaseSettings
+    retention: RetentionSettings
     quality: QualitySettings
     emr: EmrSettings
 

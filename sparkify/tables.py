@@ -136,9 +136,22 @@ def create_table(spark: SparkSession, config: PipelineConfig, spec: TableSpec) -
         .addColumns(spec.schema)
         .partitionedBy(*spec.partition_by)
     )
-    for key, value in spec.properties:
+    for key, value in (*spec.properties, *retention_properties(config).items()):
         builder = builder.property(key, value)
     builder.execute()
+
+
+def retention_properties(config: PipelineConfig) -> dict[str, str]:
+    """The Delta properties that bound time travel, all set to ``retention.time_travel_days``: how long
+    the log keeps commits and checkpoints (Delta's defaults: 30 and 2 days), and how long a removed file
+    stays for VACUUM to spare (default 7 days). Set on every table at creation; ``sparkify maintain``
+    brings older tables in line."""
+    window = f"interval {config.retention.time_travel_days} days"
+    return {
+        "delta.logRetentionDuration": window,
+        "delta.checkpointRetentionDuration": window,
+        "delta.deletedFileRetentionDuration": window,
+    }
 
 
 def refuse_outdated(spark: SparkSession, config: PipelineConfig, spec: TableSpec) -> None:

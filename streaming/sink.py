@@ -34,7 +34,7 @@ from pyspark.sql import DataFrame, Row, SparkSession
 
 from checkpoints_config import PipelineConfig, join_path
 from expectations.validation import Checks
-from sparkify import merge, tables
+from sparkify import commits, merge, tables
 from sparkify.background import in_background
 from sparkify.local_checkpoints import held_locally
 from sparkify.pipeline import ingest
@@ -96,14 +96,16 @@ class QuerySink:
 
     def begin_batch(self, spark: SparkSession, batch_id: int) -> str:
         """Put the jobs of this batch (this thread's) in the query's pool, with :func:`batch_settings`
-        (``spark`` is the query's own session, which Spark clones at its start); return the batch's
-        label."""
+        (``spark`` is the query's own session, which Spark clones at its start), and the batch's label in
+        every commit it makes; return the label."""
         spark.sparkContext.setLocalProperty("spark.scheduler.pool", self.pool)
         for key, value in batch_settings(self.config).items():
             spark.conf.set(key, value)
         if self.app_id is None:
             self.app_id = query_id(spark, self.checkpoint)
-        return f"{STREAM_BATCH_PREFIX}{self.dataset.name}{self.kind}-{self.app_id[:8]}-{batch_id:08d}"
+        label = f"{STREAM_BATCH_PREFIX}{self.dataset.name}{self.kind}-{self.app_id[:8]}-{batch_id:08d}"
+        commits.set_note(spark, commits.batch_note(self.query, label))  # what history shows for its commits
+        return label
 
     def record(
         self,

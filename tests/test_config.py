@@ -14,6 +14,7 @@ from checkpoints_config.loader import (
     LeaseSettings,
     Paths,
     QualitySettings,
+    RetentionSettings,
     S3Settings,
     SparkSettings,
     StreamSettings,
@@ -83,6 +84,7 @@ def test_local_profile_is_the_default_and_lives_under_lake_in_cwd(cwd):
             secret_access_key=Secret(""),
         ),
         lease=LeaseSettings(ttl_seconds=60),
+        retention=RetentionSettings(time_travel_days=30),
         quality=QualitySettings(great_expectations=True, policies=""),
         emr=EmrSettings(
             release_label="emr-spark-8.1.0",

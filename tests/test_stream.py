@@ -155,6 +155,38 @@ def test_backfill_then_stream_hand_off_takes_each_file_once(spark, reference, tm
         .collect()
     )
     assert [r.source_file.rsplit("/", 1)[1] for r in stream_batches] == ["2018-12-01-events.json"]
+    assert_each_commit_names_its_batch(spark, config)
+
+
+# Which jobs (pipeline_metrics queries) write each star table. The stream's songs-dimensions query
+# writes the plays its late songs resolve only when the events query is idle (streaming.scheduling).
+WRITERS = {
+    "songplays": {"backfill-events", "backfill-songs", "stream-events", "stream-songs-dimensions"},
+    "time": {"backfill-events", "stream-events-dimensions"},
+    "users": {"backfill-events", "stream-events-dimensions"},
+    "users_level_history": {"backfill-events", "stream-events-dimensions"},
+    "songs": {"backfill-songs", "stream-songs-dimensions"},
+    "artists": {"backfill-songs", "stream-songs-dimensions"},
+}
+
+
+def assert_each_commit_names_its_batch(spark, config) -> None:
+    """Every commit to a star table after its creation records the job and batch that made it: a batch
+    pipeline_metrics lists under that job, of a job that writes the table. The stream's queries set it on
+    their own sessions, so none of it is left on the session the jobs were started from."""
+    from sparkify.commits import USER_METADATA
+    from sparkify.ops.queries import table_history
+
+    finished = {
+        (r.query, r.batch_id)
+        for r in spark.read.format("delta").load(config.table_path("pipeline_metrics")).collect()
+    }
+    for table, writers in WRITERS.items():
+        commits = [r for r in table_history(spark, config, table).collect() if r.version > 0]
+        assert commits, table
+        for c in commits:
+            assert c.job in writers and (c.job, c.batch) in finished, (table, c)
+    assert spark.conf.get(USER_METADATA, None) is None
 
 
 @pytest.mark.parametrize(

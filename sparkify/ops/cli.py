@@ -152,8 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", "recent batches, freshness, files waiting, quarantined lines", run_status)
     status.add_argument("--last", type=int, default=10, help="how many recent batches to list")
 
-    hist = command("history", "show a table's Delta versions", run_history)
+    hist = command(
+        "history", "a table's versions: when, what, rows changed, which job and batch", run_history
+    )
     hist.add_argument("table")
+    hist.add_argument("--last", type=int, default=20, help="how many recent versions (0: all)")
+    hist.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
     rst = command(
         "restore", "put a table back as it was at a version (recorded as a new version)", run_restore
@@ -168,6 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
     chg.add_argument("--from", dest="first", type=int, required=True)
     chg.add_argument("--to", dest="last", type=int, required=True)
     chg.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    mnt = command("maintain", "compact small files, apply the time-travel window, VACUUM", run_maintain)
+    mnt.add_argument("tables", nargs="*", metavar="TABLE", help="only these (default: every table)")
+    mnt.add_argument(
+        "--retain-hours",
+        type=float,
+        default=None,
+        help="VACUUM keeps files this long (default and minimum: retention.time_travel_days)",
+    )
+
+    rb = command("rebuild", "recompute star tables from staging, without reading raw files", run_rebuild)
+    rb.add_argument("tables", nargs="*", metavar="TABLE", help="only these star tables (default: all)")
 
     add_quality_commands(sub)
     add_s3_commands(sub)
@@ -621,7 +637,7 @@ def run_history(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     check_table_name(args.table)
     spark = start_spark(config, "sparkify-history")
-    print_rows(table_history(spark, config, args.table), "table")
+    print_rows(table_history(spark, config, args.table, args.last or None), args.format)
     return 0
 
 
@@ -659,6 +675,53 @@ def run_changes(args: argparse.Namespace) -> int:
     check_table_name(args.table)
     spark = start_spark(config, "sparkify-changes")
     print_rows(table_changes(spark, config, args.table, args.first, args.last), args.format)
+    return 0
+
+
+def run_maintain(args: argparse.Namespace) -> int:
+    """OPTIMIZE, the retention properties and VACUUM, table by table, holding the writer lease (why not
+    inside the stream: sparkify/ops/maintain.py)."""
+    from sparkify.ops.maintain import check_retention, maintain_table
+    from sparkify.ops.queries import check_table_name, existing_table
+    from sparkify.tables import ALL_TABLES, TABLES_BY_NAME
+
+    config = load_config(args.config)
+    for name in args.tables:
+        check_table_name(name)
+    retain_hours = check_retention(config, args.retain_hours)
+    specs = [TABLES_BY_NAME[n] for n in args.tables] if args.tables else list(ALL_TABLES)
+    with writing(config, "maintain"):
+        spark = start_spark(config, "sparkify-maintain")
+        for spec in specs:
+            existing_table(spark, config, spec.name)
+        print(f"VACUUM keeps {retain_hours:g} hours of removed files (time travel: that far back)")
+        for spec in specs:
+            done = maintain_table(spark, config, spec, retain_hours)
+            print(
+                f"  {done.table:<20} files {done.files_before:>6,} -> {done.files_after:>6,}  "
+                f"vacuumed {done.files_vacuumed:>6,}  ({done.seconds:.1f}s)",
+                flush=True,
+            )
+    return 0
+
+
+def run_rebuild(args: argparse.Namespace) -> int:
+    """Star tables from staging (sparkify/pipeline/rebuild.py), holding the writer lease."""
+    from sparkify.errors import UsageError
+    from sparkify.pipeline.rebuild import rebuild_table
+    from sparkify.tables import STAR_TABLES
+
+    config = load_config(args.config)
+    star = [t.name for t in STAR_TABLES]
+    unknown = [n for n in args.tables if n not in star]
+    if unknown:
+        raise UsageError(f"not a star table: {', '.join(unknown)}; star tables: {', '.join(star)}")
+    with writing(config, "rebuild"):
+        spark = start_spark(config, "sparkify-rebuild")
+        for name in args.tables or star:
+            started = time.monotonic()
+            rebuild_table(spark, config, name)
+            print(f"  {name:<20} rebuilt from staging ({time.monotonic() - started:.1f}s)", flush=True)
     return 0
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
-from typing import cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Row, SparkSession
 
 from checkpoints_config import PipelineConfig
+from sparkify.commits import noted, read_note
 from sparkify.errors import UsageError
 from sparkify.tables import ALL_TABLES, TABLES_BY_NAME
-
-USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"  # recorded in the next commit's info
 
 
 def check_table_name(name: str) -> None:
@@ -81,14 +82,47 @@ def register_tables(
             read_table(spark, config, spec.name, version, timestamp).createOrReplaceTempView(spec.name)
 
 
-def table_history(spark: SparkSession, config: PipelineConfig, name: str) -> DataFrame:
-    """A table's commits, newest first: version, time, operation, what it changed, and the note a
-    commit carries (``userMetadata``: who restored it, and why)."""
-    return (
-        existing_table(spark, config, name)
-        .history()
-        .select("version", "timestamp", "operation", "operationMetrics", "userMetadata")
-    )
+# What ``sparkify history`` shows of each commit.
+HISTORY_SCHEMA = (
+    "version BIGINT, timestamp TIMESTAMP, operation STRING, rows_inserted BIGINT, rows_updated BIGINT, "
+    "rows_deleted BIGINT, job STRING, batch STRING, note STRING"
+)
+# Which of Delta's operation metrics count rows inserted, updated and deleted: they differ by operation.
+# (a MERGE reports numOutputRows too, counting the rows it copied: its own metric comes first).
+INSERTED_METRICS = ("numTargetRowsInserted", "numOutputRows")
+UPDATED_METRICS = ("numTargetRowsUpdated", "numUpdatedRows")
+DELETED_METRICS = ("numTargetRowsDeleted", "numDeletedRows")
+
+
+def history_row(commit: Mapping[str, Any]) -> dict[str, Any]:
+    """One commit of a table's history (Delta's ``DESCRIBE HISTORY`` row, as a mapping) as
+    :data:`HISTORY_SCHEMA`: rows it inserted, updated and deleted, and the job and batch that wrote it
+    (``sparkify.commits``). A count the operation does not report is None, not 0."""
+    metrics = commit.get("operationMetrics") or {}
+    note = read_note(commit.get("userMetadata"))
+
+    def first_of(names: tuple[str, ...]) -> int | None:
+        return next((int(metrics[n]) for n in names if n in metrics), None)
+
+    return {
+        "version": commit["version"],
+        "timestamp": commit["timestamp"],
+        "operation": commit["operation"],
+        "rows_inserted": first_of(INSERTED_METRICS),
+        "rows_updated": first_of(UPDATED_METRICS),
+        "rows_deleted": first_of(DELETED_METRICS),
+        "job": note.pop("job", None),
+        "batch": note.pop("batch", None),
+        "note": json.dumps(note, sort_keys=True) if note else None,
+    }
+
+
+def table_history(
+    spark: SparkSession, config: PipelineConfig, name: str, last: int | None = None
+) -> DataFrame:
+    """A table's commits, newest first (the ``last`` ones, or all), as :func:`history_row` shapes them."""
+    history = existing_table(spark, config, name).history(last)
+    return spark.createDataFrame([history_row(r.asDict()) for r in history.toLocalIterator()], HISTORY_SCHEMA)
 
 
 def restore_table(
@@ -97,11 +131,8 @@ def restore_table(
     """Put a table back as it was at ``version`` (a new commit: the history keeps what came after),
     with ``note`` as the commit's user metadata. The caller holds the writer lease."""
     check_version(spark, config, name, version)
-    spark.conf.set(USER_METADATA, note)
-    try:
+    with noted(spark, note):
         return DeltaTable.forPath(spark, config.table_path(name)).restoreToVersion(version)
-    finally:
-        spark.conf.unset(USER_METADATA)
 
 
 def table_changes(spark: SparkSession, config: PipelineConfig, name: str, first: int, last: int) -> DataFrame:
