@@ -157,7 +157,9 @@ def test_query_and_audit_mistakes_exit_2_in_one_line(lake_env, in_session, capsy
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_restore_records_who_and_why_and_status_creates_nothing(lake_env, in_session, capsys, monkeypatch):
+def test_restore_rebuild_and_maintain_record_who_and_why_and_status_creates_nothing(
+    lake_env, in_session, capsys, monkeypatch
+):
     for name, value in ROUTING_ONLY.items():
         monkeypatch.setenv(name, value)
     code, _ = run(capsys, "status")
@@ -165,12 +167,29 @@ def test_restore_records_who_and_why_and_status_creates_nothing(lake_env, in_ses
     assert capsys.out_of_last.splitlines()[1].startswith("no tables under")
     land(lake_env / "landing")
     assert run(capsys, "backfill")[0] == 0
+    songs = "SELECT * FROM songs ORDER BY song_id"
+    assert run(capsys, "query", songs, "--format", "json")[0] == 0
+    backfilled = capsys.out_of_last
     assert run(capsys, "restore", "songs", "--version", "0", "--yes", "--reason", "bad load")[0] == 0
-    assert run(capsys, "history", "songs")[0] == 0
-    latest = capsys.out_of_last.splitlines()[2]
-    assert "RESTORE" in latest
-    note = json.loads(latest[latest.index('{"') : latest.rindex("}") + 1])  # the userMetadata column
+    assert run(capsys, "history", "songs", "--format", "json")[0] == 0
+    latest = json.loads(capsys.out_of_last.splitlines()[0])
+    assert (latest["operation"], latest["job"]) == ("RESTORE", "restore")
+    note = json.loads(latest["note"])
     assert note["reason"] == "bad load" and note["from_version"] == 1 and "@" in note["by"]
+
+    # Rebuilt from staging, then maintained: the rows the backfill wrote, and history says who did what.
+    assert run(capsys, "rebuild", "songs")[0] == 0
+    assert run(capsys, "maintain", "songs")[0] == 0
+    assert run(capsys, "query", songs, "--format", "json")[0] == 0
+    assert capsys.out_of_last == backfilled
+    assert run(capsys, "history", "songs", "--last", "4", "--format", "json")[0] == 0
+    jobs = [(c["operation"], c["job"]) for c in map(json.loads, capsys.out_of_last.splitlines())]
+    assert jobs == [
+        ("VACUUM END", "maintain"),
+        ("VACUUM START", "maintain"),
+        ("OPTIMIZE", "maintain"),
+        ("WRITE", "rebuild"),
+    ]
     assert run(capsys, "status")[0] == 0
     assert capsys.out_of_last.startswith("writer: none")
 

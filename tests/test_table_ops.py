@@ -17,7 +17,7 @@ from sparkify.errors import UsageError
 from sparkify.ops.maintain import check_retention, maintain_table
 from sparkify.ops.queries import history_row, read_table, restore_table
 from sparkify.pipeline.rebuild import SOURCES, rebuild_table
-from sparkify.tables import STAR_TABLES, TABLES_BY_NAME, retention_properties
+from sparkify.tables import STAR_TABLES, TABLES_BY_NAME, ensure_tables, retention_properties
 from tests.conftest import ROUTING_ONLY, lake_config
 from tests.landing import land
 from tests.test_backfill import assert_same_star_tables
@@ -100,11 +100,22 @@ def test_every_star_table_has_a_rebuild_source():
 
 @pytest.fixture
 def backfilled(spark, tmp_path):
-    """A lake with the tiny landing zone backfilled in one-file chunks: many small files a table."""
+    """A lake with the tiny landing zone backfilled."""
     config = lake_config(tmp_path, **ROUTING_ONLY)
     land(tmp_path / "landing")
-    run_backfill(spark, config, chunk_bytes=1, out=io.StringIO())
+    run_backfill(spark, config, out=io.StringIO())
     return config
+
+
+@pytest.fixture
+def songplays_in_small_files(spark, reference, lake):
+    """songplays as the backfill built it, written in four commits (a stream's small files)."""
+    _, _, _, expected = reference
+    ensure_tables(spark, lake)
+    for part in range(4):
+        rows = expected["songplays"].filter(F.abs(F.hash("songplay_id")) % 4 == part)
+        rows.write.format("delta").mode("append").save(lake.table_path("songplays"))
+    return lake
 
 
 @pytest.mark.spark
@@ -135,8 +146,8 @@ def test_rebuild_from_staging_equals_the_backfill(spark, reference, backfilled):
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_maintain_compacts_keeps_every_version_readable_and_sets_the_window(spark, backfilled):
-    config = backfilled
+def test_maintain_compacts_keeps_every_version_readable_and_sets_the_window(spark, songplays_in_small_files):
+    config = songplays_in_small_files
     spec = TABLES_BY_NAME["songplays"]
     path = config.table_path(spec.name)
     versions = [r.version for r in DeltaTable.forPath(spark, path).history().collect()]

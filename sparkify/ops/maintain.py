@@ -73,9 +73,9 @@ def maintain_table(
             optimizer.executeZOrderBy(*ZORDER[spec.name])
         else:
             optimizer.executeCompaction()
-    after = file_count(table)
-    vacuumed = table.vacuum(retain_hours).count()  # one row per deleted path (none kept by default)
-    return Maintained(spec.name, before, after, vacuumed, time.monotonic() - started)
+        after = file_count(table)
+        table.vacuum(retain_hours)
+    return Maintained(spec.name, before, after, vacuumed(table), time.monotonic() - started)
 
 
 def hold_to_window(spark: SparkSession, config: PipelineConfig, table: DeltaTable, path: str) -> None:
@@ -86,6 +86,12 @@ def hold_to_window(spark: SparkSession, config: PipelineConfig, table: DeltaTabl
     if any(current.get(key) != value for key, value in wanted.items()):
         settings = ", ".join(f"'{key}' = '{value}'" for key, value in wanted.items())
         spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
+
+
+def vacuumed(table: DeltaTable) -> int:
+    """How many files the VACUUM just run deleted, from the "VACUUM END" commit it logs (0 if none)."""
+    last = cast(Row, table.history(1).first())  # a table has at least one version
+    return int(last["operationMetrics"].get("numDeletedFiles", 0)) if last["operation"] == "VACUUM END" else 0
 
 
 def file_count(table: DeltaTable) -> int:

@@ -3,8 +3,8 @@
 Staging keeps every parsed row with the verdict it was given when staged, and the star tables are a
 function of the set of accepted rows (order independence), so a table computed from all of staging at
 once is the table a fresh backfill of the same files would build, without reading a raw file again.
-Needed after a suite change (to take the verdicts stored since), a restore of a star table, or a fix to
-a transform.
+Needed after a restore of a star table or a fix to a transform. Each row keeps the verdict it was
+staged with: a suite changed since judges new rows only (SPEC: never re-judged silently).
 """
 
 from __future__ import annotations
