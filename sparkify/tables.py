@@ -136,17 +136,19 @@ def create_table(spark: SparkSession, config: PipelineConfig, spec: TableSpec) -
         .addColumns(spec.schema)
         .partitionedBy(*spec.partition_by)
     )
-    for key, value in (*spec.properties, *retention_properties(config).items()):
+    window_hours = config.retention.time_travel_days * 24
+    for key, value in (*spec.properties, *retention_properties(window_hours).items()):
         builder = builder.property(key, value)
     builder.execute()
 
 
-def retention_properties(config: PipelineConfig) -> dict[str, str]:
-    """The Delta properties that bound time travel, all set to ``retention.time_travel_days``: how long
-    the log keeps commits and checkpoints (Delta's defaults: 30 and 2 days), and how long a removed file
-    stays for VACUUM to spare (default 7 days). Set on every table at creation; ``sparkify maintain``
-    brings older tables in line."""
-    window = f"interval {config.retention.time_travel_days} days"
+def retention_properties(hours: float) -> dict[str, str]:
+    """The Delta properties that bound time travel, all set to ``hours`` (``retention.time_travel_days``
+    unless ``sparkify maintain`` is asked to keep more): how long the log keeps commits and checkpoints
+    (Delta's defaults: 30 and 2 days), and how long a removed file stays, which is VACUUM's retention
+    (Delta 4.2 ignores the one VACUUM is given) and how far back Delta lets a query travel (default 7
+    days). Set on every table at creation; ``sparkify maintain`` brings older tables in line."""
+    window = f"interval {hours:g} hours"
     return {
         "delta.logRetentionDuration": window,
         "delta.checkpointRetentionDuration": window,

@@ -61,28 +61,29 @@ def check_retention(config: PipelineConfig, retain_hours: float | None) -> float
 def maintain_table(
     spark: SparkSession, config: PipelineConfig, spec: TableSpec, retain_hours: float
 ) -> Maintained:
-    """Set the window's properties where they differ, OPTIMIZE, then VACUUM ``spec``'s table."""
+    """Hold ``spec``'s table to ``retain_hours`` of history (:func:`check_retention`), OPTIMIZE it, then
+    VACUUM what no version within those hours reads."""
     started = time.monotonic()
     path = config.table_path(spec.name)
     table = DeltaTable.forPath(spark, path)
     before = file_count(table)
     with commits.noted(spark, json.dumps({"job": "maintain"})):
-        hold_to_window(spark, config, table, path)
+        keep(spark, table, path, retain_hours)
         optimizer = table.optimize()
         if spec.name in ZORDER:
             optimizer.executeZOrderBy(*ZORDER[spec.name])
         else:
             optimizer.executeCompaction()
         after = file_count(table)
-        table.vacuum(retain_hours)
+        table.vacuum()  # keeps what delta.deletedFileRetentionDuration says, just set
     return Maintained(spec.name, before, after, vacuumed(table), time.monotonic() - started)
 
 
-def hold_to_window(spark: SparkSession, config: PipelineConfig, table: DeltaTable, path: str) -> None:
-    """Give the table the configured retention properties, if it lacks them or has others (a table
-    created before the setting existed, or with another window)."""
+def keep(spark: SparkSession, table: DeltaTable, path: str, hours: float) -> None:
+    """Give the table the retention properties for ``hours`` (:func:`retention_properties`), if it lacks
+    them or has others: a table created before the window was configured, or with another one."""
     current = cast(Row, table.detail().select("properties").first())["properties"]  # detail(): one row
-    wanted = retention_properties(config)
+    wanted = retention_properties(hours)
     if any(current.get(key) != value for key, value in wanted.items()):
         settings = ", ".join(f"'{key}' = '{value}'" for key, value in wanted.items())
         spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
