@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-S3_SCHEMES = ("s3://", "s3a://")
+from sparkify.s3 import S3_SCHEMES, split_s3_uri
+
 # S3's rules for bucket names (3-63 chars, lowercase letters, digits, dots and hyphens,
 # starting and ending with a letter or digit).
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -90,11 +91,9 @@ class S3Lander:
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """Split `s3a://bucket/some/prefix` (or `s3://…`) into ("bucket", "some/prefix")."""
-    scheme = next((s for s in S3_SCHEMES if uri.startswith(s)), None)
-    if scheme is None:
-        raise ValueError(f"{uri!r} is not an S3 URI (expected one of {', '.join(S3_SCHEMES)})")
-    bucket, _, prefix = uri[len(scheme) :].partition("/")
+    """Split `s3a://bucket/some/prefix` (or `s3://…`) into ("bucket", "some/prefix"), refusing a bucket
+    name S3 would refuse (before any object is written)."""
+    bucket, prefix = split_s3_uri(uri)
     if not _BUCKET_NAME.fullmatch(bucket):
         raise ValueError(f"bucket {bucket!r} in {uri!r} is not a valid S3 bucket name")
     return bucket, prefix.strip("/")
@@ -107,12 +106,13 @@ def open_lander(out: str | os.PathLike[str], s3_client: Any = None) -> Lander:
     LocalLander('lake/landing')
     """
     text = os.fspath(out)
-    if text.startswith(S3_SCHEMES):
+    if text.partition("://")[0] in S3_SCHEMES:
         if s3_client is None:
             raise ValueError(f"out={text!r} is on S3: pass s3_client (a boto3 S3 client)")
         return S3Lander(s3_client, *parse_s3_uri(text))
     if "://" in text:
-        raise ValueError(f"out={text!r}: only local paths and {', '.join(S3_SCHEMES)} URIs are supported")
+        schemes = ", ".join(f"{scheme}://" for scheme in S3_SCHEMES)
+        raise ValueError(f"out={text!r}: only local paths and {schemes} URIs are supported")
     if s3_client is not None:
         raise ValueError(f"s3_client was given but out={text!r} is a local path")
     if not text:
