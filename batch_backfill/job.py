@@ -70,9 +70,13 @@ def run_backfill(
 ) -> BackfillSummary:
     """Backfill songs first (so plays find them), then events; report progress on ``out``."""
     with timed(log, "create missing tables"):
-        tables.ensure_tables(spark, config)
+        created = tables.ensure_tables(spark, config)
+    # A lake whose staging and quarantine were created just now has taken no file and left no batch
+    # unfinished: the lookups of either (Spark jobs over empty tables) are a fixed cost of a first load.
+    new_lake = {tables.QUARANTINE.name, *(d.staging.name for d in ingest.DATASETS)} <= created
     with timed(log, "recover unfinished batches"):
-        recovered = recover_unfinished(spark, config, out)
+        recovered = 0 if new_lake else recover_unfinished(spark, config, out)
+    not_loaded = found_files if new_lake else pending_files
     checks = load_checks(config.quality)
     run_id = uuid.uuid4().hex[:8]
     results: list[ingest.BatchResult] = []
@@ -81,7 +85,7 @@ def run_backfill(
         root = ingest.landing_root(config, dataset)
         roots = places(config, root)
         with timed(log, f"list {dataset.name} files not loaded yet"):
-            pending = pending_files(spark, config, dataset, root)
+            pending = not_loaded(spark, config, dataset, root)
         place_of = {f.source_file: f.place for f in pending}
         counts = {place: sum(f.place == place for f in pending) for place in roots}
         print(
@@ -133,10 +137,7 @@ def read_chunk(spark: SparkSession, roots: dict[str, str], chunk: list[tuple[str
 def pending_files(
     spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset, root: str
 ) -> list[PendingFile]:
-    """Files under ``root`` or its archived copy (:func:`places`) not taken yet, sorted by path.
-
-    A path relative to the root found in both places counts once, from the archive: that copy is the
-    one a stream took (one landed later under the same name is the same file to staging).
+    """The :func:`found_files` not taken yet.
 
     A file is taken once it is in staging, or (for a file none of whose lines parsed) once it is in the
     quarantine under a batch that finished; a batch that died after its quarantine write but before
@@ -151,6 +152,23 @@ def pending_files(
         .select("source_file")
     )
     taken = load(dataset.staging.name).select("source_file").union(quarantined).distinct()
+    return as_pending(listed_files(spark, config, root).join(taken, "source_file", "left_anti"))
+
+
+def found_files(
+    spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset, root: str
+) -> list[PendingFile]:
+    """Every file under ``root`` or its archived copy (:func:`places`), sorted by path (``dataset``: as
+    :func:`pending_files` takes it)."""
+    return as_pending(listed_files(spark, config, root))
+
+
+def listed_files(spark: SparkSession, config: PipelineConfig, root: str) -> DataFrame:
+    """The files under ``root`` or its archived copy, with their size and place.
+
+    A path relative to the root found in both places counts once, from the archive: that copy is the
+    one a stream took (one landed later under the same name is the same file to staging).
+    """
     roots = places(config, root)
     archived = list_raw_files(spark, roots[ARCHIVED]).withColumn("place", F.lit(ARCHIVED))
     landed = (
@@ -158,8 +176,11 @@ def pending_files(
         .join(archived.select("source_file"), "source_file", "left_anti")
         .withColumn("place", F.lit(LANDED))
     )
-    pending = archived.unionByName(landed).join(taken, "source_file", "left_anti").orderBy("source_file")
-    return [PendingFile(r.source_file, r["size"], r.place) for r in pending.collect()]
+    return archived.unionByName(landed)
+
+
+def as_pending(files_df: DataFrame) -> list[PendingFile]:
+    return [PendingFile(r.source_file, r["size"], r.place) for r in files_df.orderBy("source_file").collect()]
 
 
 def recover_unfinished(spark: SparkSession, config: PipelineConfig, out: TextIO) -> int:

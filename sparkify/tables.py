@@ -111,18 +111,19 @@ ALL_TABLES = (
 TABLES_BY_NAME = {t.name: t for t in ALL_TABLES}
 
 
-def ensure_tables(spark: SparkSession, config: PipelineConfig) -> None:
-    """Create every table that does not exist yet, a few at a time (each creation is one small commit).
+def ensure_tables(spark: SparkSession, config: PipelineConfig) -> set[str]:
+    """Create every table that does not exist yet, a few at a time (each creation is one small commit);
+    return the names of those it created.
 
     A creation that died before its first commit (a full disk, a kill) leaves a ``_delta_log`` with no
     version in it, which Delta then refuses to create a table over; it is cleared first.
     """
     exists = {s.name: DeltaTable.isDeltaTable(spark, config.table_path(s.name)) for s in ALL_TABLES}
+    missing = [s for s in ALL_TABLES if not exists[s.name]]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(
-            pool.map(lambda s: create_table(spark, config, s), [s for s in ALL_TABLES if not exists[s.name]])
-        )
+        list(pool.map(lambda s: create_table(spark, config, s), missing))
         list(pool.map(lambda s: refuse_outdated(spark, config, s), [s for s in ALL_TABLES if exists[s.name]]))
+    return {s.name for s in missing}
 
 
 def create_table(spark: SparkSession, config: PipelineConfig, spec: TableSpec) -> None:
