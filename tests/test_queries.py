@@ -300,3 +300,25 @@ def test_mistakes_are_refused_alike_on_both_engines(two_versions, query_env, cap
             assert cli.main(["query", *argv, "--engine", engine]) == 2, argv
             err = capsys.readouterr().err
             assert err.count("\n") == 1 and err.startswith("sparkify: " + start), (engine, err)
+
+
+def test_a_table_with_deletion_vectors_reads_the_same_on_both_engines(spark, two_versions):
+    """Our tables write none (``delta.enableDeletionVectors`` is off), but a lake whose owner turns them on
+    must still read right: a pyarrow dataset of the files would show the deleted row."""
+    path = two_versions.table_path("songs")
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    spark.sql(f"OPTIMIZE delta.`{path}`")  # both songs in one file: deleting one needs a vector
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE song_id = 'SO2'")
+    table = lake_sql.open_table(two_versions, "songs")
+    assert "deletionVectors" in (table.protocol().reader_features or [])
+    assert table.deletion_vectors().read_all().num_rows == 1  # the delete left a vector, not a new file
+
+    sql = "SELECT * FROM songs"
+    assert (
+        duckdb_result(two_versions, sql)
+        == spark_result(spark, two_versions, sql)
+        == (
+            tuple(SONGS.columns),
+            [V2[0]],
+        )
+    )
