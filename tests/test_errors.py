@@ -137,9 +137,13 @@ def test_query_and_audit_mistakes_exit_2_in_one_line(lake_env, in_session, capsy
     land(lake_env / "landing")
     assert run(capsys, "backfill")[0] == 0
     cases = {
-        ("query", "SELEC * FROM songs"): "sparkify: [PARSE_SYNTAX_ERROR] Syntax error at or near 'SELEC'",
-        ("query", "SELECT * FROM nosuch"): "sparkify: [TABLE_OR_VIEW_NOT_FOUND]",
-        ("query", "SELECT * FROM songs", "--as-of-version", "99"): "sparkify: [DELTA_VERSION",
+        ("query", "SELEC * FROM songs"): 'sparkify: Parser Error: syntax error at or near "SELEC"',
+        ("query", "SELECT * FROM nosuch"): "sparkify: Catalog Error: Table with name nosuch does not exist!",
+        ("query", "SELECT * FROM songs", "--as-of-version", "99"): "sparkify: songs has versions 0 to 1; ver",
+        ("query", "SELEC * FROM songs", "--engine", "spark"): (
+            "sparkify: [PARSE_SYNTAX_ERROR] Syntax error at or near 'SELEC'"
+        ),
+        ("query", "SELECT * FROM nosuch", "--engine", "spark"): "sparkify: [TABLE_OR_VIEW_NOT_FOUND]",
         ("restore", "songs", "--version", "99", "--yes"): "sparkify: songs has versions 0 to 1; version 99",
         (
             "changes",

@@ -143,11 +143,35 @@ def build_parser() -> argparse.ArgumentParser:
     q = command(
         "query", "run SQL on the tables (addressed by name), optionally as of a version/time", run_query
     )
-    q.add_argument("sql")
+    q.add_argument("sql", help="the tables are views by their names: songplays, users, songs, ...")
     when = q.add_mutually_exclusive_group()
-    when.add_argument("--as-of-version", type=int, default=None)
-    when.add_argument("--as-of-timestamp", default=None, help="e.g. '2026-11-25 10:00:00' (UTC)")
-    q.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    when.add_argument(
+        "--as-of-version",
+        action="append",
+        metavar="N|TABLE=V[,TABLE=V]",
+        help="N for a query on one table; else TABLE=V for each table it names (repeatable)",
+    )
+    when.add_argument(
+        "--as-of-timestamp",
+        metavar="T",
+        help="one moment for every table the query names, each read at its last version by then; "
+        "e.g. '2026-11-25 10:00:00' (UTC unless it carries an offset)",
+    )
+    q.add_argument(
+        "--format", choices=["table", "csv", "json"], default="table", help="json: one object a line"
+    )
+    q.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="duckdb: delta-rs + DuckDB, no JVM, about a second; spark: Spark SQL (default: %(default)s)",
+    )
+    q.add_argument(
+        "--limit",
+        type=int,
+        default=1000,
+        help="rows to show at most; 0 for all, streamed (default: %(default)s)",
+    )
 
     status = command("status", "recent batches, freshness, files waiting, quarantined lines", run_status)
     status.add_argument("--last", type=int, default=10, help="how many recent batches to list")
@@ -574,20 +598,37 @@ def run_stream(args: argparse.Namespace) -> int:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    from pyspark.errors import AnalysisException
+    """Time travel is resolved to a version per table before either engine runs (sparkify.ops.time_travel);
+    the default engine starts no JVM, and both stream their rows (``--limit`` caps them)."""
+    import datetime as dt
 
     from sparkify.errors import UsageError
-    from sparkify.ops.queries import register_tables, tables_named_in
+    from sparkify.ops import lake_sql
+    from sparkify.ops.output import print_stream
+    from sparkify.ops.time_travel import parse_as_of, tables_named_in
 
+    if args.limit < 0:
+        raise UsageError(f"--limit {args.limit}: give a number of rows >= 0 (0: all)")
+    limit = args.limit or None
+    as_of = parse_as_of(args.as_of_version, args.as_of_timestamp, dt.datetime.now(dt.UTC))
     config = load_config(args.config)
     names = tables_named_in(args.sql)
+    if args.engine == "duckdb":
+        tables = lake_sql.open_at_versions(config, names, as_of)
+        print_stream(lake_sql.query_rows(tables, args.sql, limit), args.format, limit=limit)
+        return 0
+    from pyspark.errors import AnalysisException
+
+    from sparkify.ops.queries import register_versions
+
+    versions = lake_sql.pin_versions(config, names, as_of)
     spark = start_spark(config, "sparkify-query")
     try:
-        register_tables(spark, config, args.as_of_version, args.as_of_timestamp, names)
+        register_versions(spark, config, versions)
         result = spark.sql(args.sql)
-    except AnalysisException as e:  # bad SQL (ParseException is one), an unknown table, a version too far
+    except AnalysisException as e:  # bad SQL (ParseException is one), a table the lake does not have
         raise UsageError(first_line(e)) from e
-    print_rows(result, args.format)
+    print_rows(result, args.format, limit=limit)
     return 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -13,13 +12,8 @@ from pyspark.sql import DataFrame, Row, SparkSession
 from checkpoints_config import PipelineConfig
 from sparkify.commits import noted, read_note
 from sparkify.errors import UsageError
-from sparkify.tables import ALL_TABLES, TABLES_BY_NAME
-
-
-def check_table_name(name: str) -> None:
-    """Refuse a name that is not one of the lake's tables (before any JVM is started)."""
-    if name not in TABLES_BY_NAME:
-        raise UsageError(f"unknown table {name!r}; tables: {', '.join(sorted(TABLES_BY_NAME))}")
+from sparkify.table_names import check_table_name
+from sparkify.tables import ALL_TABLES
 
 
 def existing_table(spark: SparkSession, config: PipelineConfig, name: str) -> DeltaTable:
@@ -58,11 +52,6 @@ def read_table(
     return reader.load(config.table_path(name))
 
 
-def tables_named_in(sql: str) -> list[str]:
-    """The table names a SQL text mentions (as whole words), so time travel applies to just those."""
-    return [spec.name for spec in ALL_TABLES if re.search(rf"\b{spec.name}\b", sql, re.IGNORECASE)]
-
-
 def register_tables(
     spark: SparkSession,
     config: PipelineConfig,
@@ -73,13 +62,20 @@ def register_tables(
     """Make the existing tables (all, or ``names``) queryable by name in SQL, as temporary views.
 
     A version or timestamp applies to each registered table: tables have versions of their own, so
-    travel a query's tables only (see :func:`tables_named_in`).
+    a query travels with :func:`register_versions` instead.
     """
     for spec in ALL_TABLES:
         if names is not None and spec.name not in names:
             continue
         if DeltaTable.isDeltaTable(spark, config.table_path(spec.name)):
             read_table(spark, config, spec.name, version, timestamp).createOrReplaceTempView(spec.name)
+
+
+def register_versions(spark: SparkSession, config: PipelineConfig, versions: Mapping[str, int]) -> None:
+    """Make each table of ``versions`` queryable by name, as it was at its version: what ``sparkify query
+    --engine spark`` reads, at the versions :func:`sparkify.ops.lake_sql.pin_versions` resolved."""
+    for name, version in versions.items():
+        read_table(spark, config, name, version=version).createOrReplaceTempView(name)
 
 
 # What ``sparkify history`` shows of each commit.
