@@ -45,7 +45,9 @@ bench: $(STAMP)
 chaos: $(STAMP)
 	$(VENV)/bin/python -m tests.chaos --kills 20
 
-PIP := $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --progress-bar off
+# -qq: pip's errors only. With one -q pip still relays setuptools' ten-line notice about editable
+# installs on every fresh install; a failed install still prints pip's error and stops make.
+PIP := $(VENV)/bin/python -m pip install -qq --disable-pip-version-check --progress-bar off
 
 $(STAMP): pyproject.toml
 	@echo "installing Sparkify Lake and its dependencies into $(VENV)/ (the first time: a few minutes)"

@@ -5,6 +5,8 @@ in for it."""
 from __future__ import annotations
 
 import logging
+import os
+import re
 import subprocess
 import sys
 import time
@@ -12,8 +14,11 @@ import time
 import pytest
 
 from checkpoints_config import load_config
+from sparkify.ops import cli
 from sparkify.ops.joblog import KEEP, REMOTE_LOG_DIR, JobLog, log_dir
+from sparkify.session import SparkStartError
 from tests.conftest import lake_config
+from tests.landing import land
 
 CHILD = "import sys, time; time.sleep(0.3); print('from the child', file=sys.stderr, flush=True)"
 
@@ -87,3 +92,47 @@ def test_each_run_gets_its_own_file_and_only_the_newest_are_kept(tmp_path, job_l
     demo_logs = sorted(p.name for p in logs.glob("sparkify-demo-*.log"))
     assert len(demo_logs) == KEEP and second.name in demo_logs and first.name in demo_logs
     assert (logs / "sparkify-stream-20250101T000000Z.log").exists()
+
+
+@pytest.fixture
+def lake_env(tmp_path, monkeypatch):
+    """The CLI's environment pointed at a landed lake of this test's own."""
+    for name in list(os.environ):
+        if name.startswith("SPARKIFY_"):
+            monkeypatch.delenv(name)
+    config = lake_config(tmp_path)
+    monkeypatch.setenv("SPARKIFY_PATHS_SONG_DATA", config.paths.song_data)
+    monkeypatch.setenv("SPARKIFY_PATHS_LOG_DATA", config.paths.log_data)
+    monkeypatch.setenv("SPARKIFY_PATHS_OUTPUT_ROOT", config.paths.output_root)
+    monkeypatch.chdir(tmp_path)
+    land(tmp_path / "landing")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [(RuntimeError("boom"), 1), (SparkStartError("Spark did not start: no Java"), 2)],
+    ids=["runtime", "spark-start"],
+)
+def test_a_job_that_fails_prints_its_phase_failed_and_one_error_line_naming_the_log(
+    lake_env, capsys, monkeypatch, error, code
+):
+    def fail(*_: object) -> None:
+        logging.getLogger("sparkify.session").info("starting the JVM")
+        raise error
+
+    monkeypatch.setattr(cli, "start_spark", fail)
+
+    assert cli.main(["backfill"]) == code
+
+    out, err = capsys.readouterr()
+    [path] = (lake_env / "tables" / "_logs").glob("sparkify-backfill-*.log")
+    log_line, set_up = out.splitlines()
+    assert log_line == f"log: {path.relative_to(lake_env)} (--verbose shows it here too)"
+    assert re.fullmatch(r"set up +\d+s  failed", set_up), set_up
+    expected = (
+        "sparkify: RuntimeError: boom (--debug shows the traceback; " if code == 1 else f"sparkify: {error} ("
+    )
+    assert err.count("\n") == 1 and err.startswith(expected), err
+    assert err.rstrip().endswith(f"log: {path})")
+    assert "INFO sparkify.session: starting the JVM" in path.read_text()

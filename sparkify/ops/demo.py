@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import TypedDict, cast
 
@@ -205,9 +206,8 @@ def print_results(results: DemoResults, phases: Phases) -> None:
     width = max(len(name) for name in results.counts)
     cell = lambda name: f"{name:<{width}} {results.counts[name]:>9,}" if name else ""  # noqa: E731
     say(f"\nrows per table:  {'star schema':<{width + 10}}   pipeline")
-    for left, right in zip(star + [""] * len(others), others + [""] * len(star), strict=False):
-        if left or right:
-            say(f"  {cell(left):<{width + 10}}   {cell(right)}".rstrip())
+    for left, right in zip_longest(star, others, fillvalue=""):
+        say(f"  {cell(left):<{width + 10}}   {cell(right)}".rstrip())
     say("\nfreshness, landing to table, per query (pipeline_metrics):")
     print_rows(results.freshness_df, "table")
     say()
