@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast lint bench chaos clean chromium
 
+# Quiet: the demo prints its own phases and summary (the details go to the log file it names).
 demo: $(STAMP)
-	$(VENV)/bin/sparkify demo
+	@$(VENV)/bin/sparkify demo
 
 test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
@@ -44,11 +45,16 @@ bench: $(STAMP)
 chaos: $(STAMP)
 	$(VENV)/bin/python -m tests.chaos --kills 20
 
+# -qq: pip's errors only. With one -q pip still relays setuptools' ten-line notice about editable
+# installs on every fresh install; a failed install still prints pip's error and stops make.
+PIP := $(VENV)/bin/python -m pip install -qq --disable-pip-version-check --progress-bar off
+
 $(STAMP): pyproject.toml
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	@echo "installing Sparkify Lake and its dependencies into $(VENV)/ (the first time: a few minutes)"
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(PIP) --upgrade pip
+	@$(PIP) -e ".[dev]"
+	@touch $(STAMP)
 
 clean:
 	rm -rf lake spark-warehouse metastore_db derby.log .pytest_cache .import_linter_cache .mypy_cache

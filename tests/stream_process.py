@@ -48,7 +48,8 @@ def start_stream(
     }
     with (root / "stream.log").open("ab") as log:  # the child keeps its own descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "sparkify.ops.cli", "stream", *args],
+            # --verbose: the log's lines (ours, Spark's) in stream.log too, which a failing test shows
+            [sys.executable, "-m", "sparkify.ops.cli", "stream", "--verbose", *args],
             env=env,
             cwd=root,
             stdout=log,

@@ -5,6 +5,7 @@ moments: tests/test_chaos.py; at each exact step of a batch: the replay tests in
 from __future__ import annotations
 
 import io
+import re
 import signal
 
 import pytest
@@ -36,7 +37,8 @@ def test_sigterm_stops_after_the_current_batch_and_restart_resumes(spark, refere
     process.wait(timeout=300)
     output = (tmp_path / "stream.log").read_text(errors="replace")
     assert process.returncode == 0, output[-3000:]
-    assert "[stream] stopped" in output
+    assert "[stream] stopped" in output  # the job's own line, in the log (shown here by --verbose)
+    assert re.search(r"^stream +(\d+m)?\d+s  stopped$", output, re.MULTILINE), output[-3000:]
 
     run_stream(spark, config, available_now=True, out=io.StringIO())  # the restart takes the rest
     assert_same_star_tables(spark, config, expected)

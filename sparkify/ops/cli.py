@@ -26,8 +26,13 @@ if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]  # add_subparsers(): no public type
     Command = Callable[..., argparse.ArgumentParser]  # adds a command to a group (command_group)
     from sparkify.ops.emr import Submission
+    from sparkify.ops.joblog import JobLog
+    from sparkify.ops.phases import Phases
 
 CONFIG_HELP = "profile (local, s3, emr) or a TOML / classic dl.cfg file; default $SPARKIFY_CONFIG or local"
+DEBUG_HELP = "show tracebacks and debug logs (implies --verbose)"
+VERBOSE_HELP = "also show the log (ours, Spark's) on the terminal; demo, backfill, stream write it to a file"
+SPARKIFY = ".venv/bin/sparkify"  # the command the demo's hints name: what `make demo` installs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,19 +40,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = os.environ.get("SPARKIFY_LOG_LEVEL", "INFO")
     debug = args.debug or level.upper() == "DEBUG"
-    configure_logging("DEBUG" if args.debug else level)
+    args.log = configure_logging("DEBUG" if args.debug else level, verbose=args.verbose or debug)
     try:
         return args.run(args)
     except KeyboardInterrupt:
         print("sparkify: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
+        from sparkify.session import SparkStartError
+
         if debug:
             traceback.print_exc()
         code, message = explain(e)
-        hint = "" if debug or code == 2 else " (--debug shows the traceback)"
-        print(f"sparkify: {message}{hint}", file=sys.stderr)
+        hints = [] if debug or code == 2 else ["--debug shows the traceback"]
+        if args.log.path is not None and (code != 2 or isinstance(e, SparkStartError)):
+            hints.append(f"log: {args.log.path}")
+        suffix = f" ({'; '.join(hints)})" if hints else ""
+        print(f"sparkify: {message}{suffix}", file=sys.stderr)
         return code
+    finally:
+        args.log.close()
 
 
 def explain(error: BaseException) -> tuple[int, str]:
@@ -88,20 +100,22 @@ def first_line(error: BaseException) -> str:
     return line if len(line) <= 400 else line[:400] + "…"
 
 
-def configure_logging(level: str) -> None:
-    """Our own log lines (step timings, retries) at ``level`` on stderr; libraries stay at WARNING.
+def configure_logging(level: str, verbose: bool) -> JobLog:
+    """Our own log lines (step timings, retries) at ``level``, libraries at WARNING: on stderr, until a
+    job opens its log file (sparkify.ops.joblog), then there (and on stderr too when ``verbose``).
 
     PySpark logs every SQL error it raises, stack trace included, before raising it; the command line
     reports the error itself in one line, so those loggers speak only at DEBUG.
     """
     from pyspark.logger import PySparkLogger
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("sparkify", "batch_backfill", "streaming", "expectations"):
-        logging.getLogger(name).setLevel(level.upper())
+    from sparkify.ops.joblog import JobLog
+
+    job_log = JobLog(level, verbose)
     quiet = logging.DEBUG if level.upper() == "DEBUG" else logging.CRITICAL
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(quiet)
+    return job_log
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str, run: Run) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--config", default=None, help=CONFIG_HELP)
-        p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+        p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+        p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
         p.set_defaults(run=run)
         return p
 
@@ -218,26 +233,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--stream-seconds", type=float, default=60.0, help="how long new files drip in")
+    # The world generated when the landing zone is empty (default: sparkify.ops.demo.WORLD, not imported
+    # here: the demo's module imports Spark); a test makes it tiny.
+    demo.add_argument("--songs", type=int, default=None, help="song files generated (default: 400)")
+    demo.add_argument("--users", type=int, default=None, help="users (default: 60)")
+    demo.add_argument("--days", type=int, default=None, help="days of event logs generated (default: 14)")
     return parser
 
 
 def command_group(sub: Subcommands, name: str, help_text: str) -> Command:
     """``sparkify <name> <subcommand>``: a group of commands; returns what adds one to it.
 
-    ``--config`` and ``--debug`` work before or after the subcommand's name: the subcommand's copies
-    default to SUPPRESS, as argparse would otherwise reset what was given after the group's name.
+    ``--config``, ``--debug`` and ``--verbose`` work before or after the subcommand's name: the subcommand's
+    copies default to SUPPRESS, as argparse would otherwise reset what was given after the group's name.
     """
     group = sub.add_parser(name, help=help_text, description=help_text)
     group.add_argument("--config", default=None, help=CONFIG_HELP)
-    group.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    group.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    group.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     commands = group.add_subparsers(dest=f"{name}_command", required=True, metavar="SUBCOMMAND")
 
     def command(name: str, help_text: str, run: Run, epilog: str | None = None) -> argparse.ArgumentParser:
         p = commands.add_parser(name, help=help_text, description=help_text, epilog=epilog)
         p.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
-        p.add_argument(
-            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logs"
-        )
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+        p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
         p.set_defaults(run=run)
         return p
 
@@ -535,10 +555,32 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_spark(config: PipelineConfig, app_name: str) -> SparkSession:
+def start_spark(config: PipelineConfig, app_name: str, log: JobLog | None = None) -> SparkSession:
+    """The session; with a job's ``log``, the JVM (Ivy, Spark, log4j) writes into its file."""
     from sparkify.session import build_spark
 
-    return build_spark(config, app_name=app_name)
+    if log is None:
+        return build_spark(config, app_name=app_name)
+    with log.jvm_output():
+        return build_spark(config, app_name=app_name)
+
+
+def set_up(config: PipelineConfig, app_name: str, log: JobLog, phases: Phases) -> SparkSession:
+    """Spark started as a job's first phase (the JVM, and the jars from Maven Central the first time)."""
+    with phases.phase("set up") as phase:
+        spark = start_spark(config, app_name, log)
+        phase.done(f"Spark {spark.version} on {config.spark.master}")
+    return spark
+
+
+def open_log(args: argparse.Namespace, config: PipelineConfig, command: str, phases: Phases) -> None:
+    """Send the job's log to its file, and say where once."""
+    from sparkify.ops.phases import shown
+
+    path = args.log.open(config, command)
+    if path is not None:
+        more = "" if args.log.verbose else " (--verbose shows it here too)"
+        phases.say(f"log: {shown(path)}{more}")
 
 
 @contextmanager
@@ -560,14 +602,19 @@ def writing(config: PipelineConfig, job: str) -> Iterator[None]:
 
 def run_backfill(args: argparse.Namespace) -> int:
     from batch_backfill.job import run_backfill as backfill
+    from sparkify.ops.phases import Phases, counted
     from sparkify.ops.preflight import check_for_writing
 
     config = load_config(args.config)
     check_for_writing(config)
+    phases = Phases.for_terminal(args.log.verbose)
+    open_log(args, config, "backfill", phases)
     with writing(config, "backfill"):
-        spark = start_spark(config, "sparkify-backfill")
+        spark = set_up(config, "sparkify-backfill", args.log, phases)
         started = time.monotonic()
-        summary = backfill(spark, config, chunk_bytes=args.chunk_mb << 20)
+        with phases.phase("backfill") as phase:
+            summary = backfill(spark, config, chunk_bytes=args.chunk_mb << 20, out=phase.stream())
+            phase.done(counted(summary.files, "file"))
     print(
         f"backfill: {summary.files:,} files, {summary.rows_in:,} lines read, {summary.rows_staged:,} staged, "
         f"{summary.rows_quarantined:,} quarantined, {summary.recovered_batches} unfinished batch(es) "
@@ -579,17 +626,24 @@ def run_backfill(args: argparse.Namespace) -> int:
 def run_stream(args: argparse.Namespace) -> int:
     import threading
 
+    from sparkify.ops.phases import Phases, counted
     from sparkify.ops.preflight import check_for_writing
+    from sparkify.ops.tally import tallying
     from streaming.job import run_stream as stream
     from streaming.job import stop_on_signals
 
     config = load_config(args.config)
     check_for_writing(config)
+    phases = Phases.for_terminal(args.log.verbose)
+    open_log(args, config, "stream", phases)
     stop = threading.Event()
     with stop_on_signals(stop), writing(config, "stream"):
-        spark = start_spark(config, "sparkify-stream")
+        spark = set_up(config, "sparkify-stream", args.log, phases)
         try:
-            stream(spark, config, available_now=args.available_now, stop=stop)
+            with phases.phase("stream") as phase:
+                with tallying(spark, lambda n: phase.note(f"{counted(n, 'micro-batch')} so far")):
+                    stream(spark, config, available_now=args.available_now, stop=stop, out=phase.stream())
+                phase.done("took what had landed" if args.available_now else "stopped")
         finally:
             # Drains Spark's listener bus while Python still answers it: exiting with the session alive
             # leaves the JVM posting the last progress events to a listener that is gone.
@@ -821,17 +875,34 @@ def data_docs_dir(config: PipelineConfig, out: str | None) -> Path:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from sparkify.ops.demo import run_demo as demo
+    from sparkify.errors import UsageError
+    from sparkify.ops import demo
+    from sparkify.ops.phases import Phases
     from sparkify.ops.preflight import check_writable
 
+    for key in demo.WORLD:
+        if getattr(args, key) is not None and getattr(args, key) < 1:
+            raise UsageError(f"--{key} {getattr(args, key)}: give a positive number")
+    world: demo.World = {
+        "songs": args.songs or demo.WORLD["songs"],
+        "users": args.users or demo.WORLD["users"],
+        "days": args.days or demo.WORLD["days"],
+    }
     config = load_config(args.config)
     check_writable(config)
     landing = Path(config.paths.song_data).parent
     if Path(config.paths.log_data).parent != landing:
         raise ConfigError("demo writes song_data/ and log_data/ side by side: give them one parent directory")
+    phases = Phases.for_terminal(args.log.verbose)
+    open_log(args, config, "demo", phases)
     with writing(config, "demo"):
-        spark = start_spark(config, "sparkify-demo")
-        demo(spark, config, landing, seed=args.seed, stream_seconds=args.stream_seconds)
+        spark = set_up(config, "sparkify-demo", args.log, phases)
+        results = demo.run_demo(
+            spark, config, landing, phases, seed=args.seed, stream_seconds=args.stream_seconds, world=world
+        )
+        demo.print_results(results, phases)
+    sparkify = SPARKIFY + (f" --config {args.config}" if args.config else "")
+    demo.print_next_steps(phases, config, results.after_backfill, data_docs_dir(config, None), sparkify)
     return 0
 
 
