@@ -10,6 +10,7 @@ import os
 
 import pyspark.sql.functions as F
 import pytest
+from delta.tables import DeltaTable
 from pyspark.testing import assertDataFrameEqual
 
 from sparkify import merge
@@ -21,7 +22,6 @@ from sparkify.ops.queries import (
     register_versions,
     restore_table,
     table_changes,
-    table_history,
 )
 from sparkify.ops.time_travel import LATEST, format_moment, parse_as_of, tables_named_in
 from sparkify.tables import ALL_TABLES, SONGS, ensure_tables
@@ -42,6 +42,11 @@ def two_versions(spark, lake):
     return lake
 
 
+def spark_history(spark, config):
+    """songs' history as Spark reads it (times from the log files, as its timestampAsOf resolves)."""
+    return DeltaTable.forPath(spark, config.table_path("songs")).history()
+
+
 V1 = [("SO1", "Uprising", "ARMUSE", None, 236.4)]
 V2 = [("SO1", "Uprising", "ARMUSE", 2009, 236.4), ("SO2", "Uprising", "ARMUSE", 2009, 236.4)]
 
@@ -51,7 +56,7 @@ def test_read_as_of_version_and_timestamp(spark, two_versions):
         read_table(spark, two_versions, "songs", version=1), spark.createDataFrame(V1, SONGS.schema)
     )
     assertDataFrameEqual(read_table(spark, two_versions, "songs"), spark.createDataFrame(V2, SONGS.schema))
-    history = {r.version: r for r in table_history(spark, two_versions, "songs").collect()}
+    history = {r.version: r for r in spark_history(spark, two_versions).collect()}
     assert sorted(history) == [0, 1, 2]
     at_v1 = history[1].timestamp.isoformat(sep=" ")
     assertDataFrameEqual(
@@ -72,7 +77,7 @@ def test_sql_by_table_name_as_of_a_version(spark, two_versions):
 def test_restore_puts_a_version_back_as_a_new_commit(spark, two_versions):
     restore_table(spark, two_versions, "songs", 1)
     assertDataFrameEqual(read_table(spark, two_versions, "songs"), spark.createDataFrame(V1, SONGS.schema))
-    assert table_history(spark, two_versions, "songs").first().operation == "RESTORE"
+    assert spark_history(spark, two_versions).first().operation == "RESTORE"
 
 
 def test_changes_between_versions_from_the_change_data_feed(spark, two_versions):

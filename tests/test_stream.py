@@ -175,17 +175,18 @@ def assert_each_commit_names_its_batch(spark, config) -> None:
     pipeline_metrics lists under that job, of a job that writes the table. The stream's queries set it on
     their own sessions, so none of it is left on the session the jobs were started from."""
     from sparkify.commits import USER_METADATA
-    from sparkify.ops.queries import table_history
+    from sparkify.ops.history import COLUMNS, table_history
 
     finished = {
         (r.query, r.batch_id)
         for r in spark.read.format("delta").load(config.table_path("pipeline_metrics")).collect()
     }
     for table, writers in WRITERS.items():
-        commits = [r for r in table_history(spark, config, table).collect() if r.version > 0]
+        (batch,) = table_history(config, table).batches
+        commits = [c for c in (dict(zip(COLUMNS, row, strict=True)) for row in batch) if c["version"] > 0]
         assert commits, table
         for c in commits:
-            assert c.job in writers and (c.job, c.batch) in finished, (table, c)
+            assert c["job"] in writers and (c["job"], c["batch"]) in finished, (table, c)
     assert spark.conf.get(USER_METADATA, None) is None
 
 

@@ -3,6 +3,7 @@ retention window, VACUUM that never cuts into it) and rebuild from staging."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 
@@ -14,20 +15,27 @@ from pyspark.testing import assertDataFrameEqual
 from batch_backfill.job import run_backfill
 from checkpoints_config import ConfigError, load_config
 from sparkify.errors import UsageError
+from sparkify.ops.history import COLUMNS, history_row
 from sparkify.ops.maintain import check_retention, maintain_table
-from sparkify.ops.queries import history_row, read_table, restore_table
+from sparkify.ops.queries import read_table, restore_table
 from sparkify.pipeline.rebuild import SOURCES, rebuild_table
 from sparkify.tables import STAR_TABLES, TABLES_BY_NAME, ensure_tables, retention_properties
 from tests.conftest import ROUTING_ONLY, lake_config
 from tests.landing import land
 from tests.test_backfill import assert_same_star_tables
 
+MS = 1796486625528  # 2026-12-05 16:03:45.528 UTC
+
+
+def shown(commit: dict) -> dict:
+    return dict(zip(COLUMNS, history_row(commit), strict=True))
+
 
 def test_history_row_counts_what_each_operation_reports_and_reads_the_note():
-    merge = history_row(
+    merge = shown(
         {
             "version": 7,
-            "timestamp": "t",
+            "timestamp": MS,
             "operation": "MERGE",
             "operationMetrics": {
                 "numTargetRowsInserted": "3",
@@ -40,7 +48,7 @@ def test_history_row_counts_what_each_operation_reports_and_reads_the_note():
     )
     assert merge == {
         "version": 7,
-        "timestamp": "t",
+        "timestamp": dt.datetime(2026, 12, 5, 16, 3, 45, 528000, tzinfo=dt.UTC),
         "operation": "MERGE",
         "rows_inserted": 3,
         "rows_updated": 2,
@@ -49,8 +57,8 @@ def test_history_row_counts_what_each_operation_reports_and_reads_the_note():
         "batch": "stream-events-ab-00000012",
         "note": None,
     }
-    write = history_row(
-        {"version": 1, "timestamp": "t", "operation": "WRITE", "operationMetrics": {"numOutputRows": "9"}}
+    write = shown(
+        {"version": 1, "timestamp": MS, "operation": "WRITE", "operationMetrics": {"numOutputRows": "9"}}
     )
     assert (write["rows_inserted"], write["rows_updated"], write["rows_deleted"], write["job"]) == (
         9,
@@ -58,10 +66,10 @@ def test_history_row_counts_what_each_operation_reports_and_reads_the_note():
         None,
         None,
     )
-    restore = history_row(
+    restore = shown(
         {
             "version": 3,
-            "timestamp": "t",
+            "timestamp": MS,
             "operation": "RESTORE",
             "operationMetrics": {},
             "userMetadata": json.dumps({"job": "restore", "by": "ana@host", "reason": "bad suite"}),
@@ -69,7 +77,7 @@ def test_history_row_counts_what_each_operation_reports_and_reads_the_note():
     )
     assert restore["job"] == "restore"
     assert json.loads(restore["note"]) == {"by": "ana@host", "reason": "bad suite"}
-    foreign = history_row({"version": 4, "timestamp": "t", "operation": "WRITE", "userMetadata": "by hand"})
+    foreign = shown({"version": 4, "timestamp": MS, "operation": "WRITE", "userMetadata": "by hand"})
     assert foreign["job"] is None and json.loads(foreign["note"]) == {"note": "by hand"}
 
 

@@ -65,22 +65,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 def explain(error: BaseException) -> tuple[int, str]:
     """The exit code and the one line to print for an error: 2 for what the user asked wrongly (usage,
     configuration), 1 for what failed while running."""
-    from expectations.validation import DataQualityError
     from sparkify.errors import UsageError
-    from sparkify.ops.lease import LeaseError
-    from sparkify.session import SparkStartError
 
     text = first_line(error)
     if isinstance(error, ConfigError):
         return 2, f"configuration error: {text}"
-    if isinstance(error, UsageError | SparkStartError):
+    if isinstance(error, UsageError):  # before the imports below: a mistyped query answers at once
+        return 2, text
+    from sparkify.ops.lease import LeaseError
+    from sparkify.session import SparkStartError
+
+    if isinstance(error, SparkStartError):
         return 2, text
     if isinstance(error, LeaseError):
         return 1, text
-    quality = DataQualityError.__name__ + ": "
+    # A DataQualityError raised in this process, or one a Spark job carries in its message. Its module
+    # (Great Expectations: seconds to import) is loaded already if the error was raised here.
+    validation = sys.modules.get("expectations.validation")
+    raised = validation is not None and isinstance(error, validation.DataQualityError)
+    quality = "DataQualityError: "
     full = str(error)
-    if isinstance(error, DataQualityError) or quality in full:
-        detail = text if isinstance(error, DataQualityError) else full.split(quality, 1)[1].splitlines()[0]
+    if raised or quality in full:
+        detail = text if raised else full.split(quality, 1)[1].splitlines()[0]
         return 1, (
             f"stopped before merging: {detail}. Fix those rows or that expectation's policy; "
             "the batch is taken again on the next run"
@@ -727,12 +733,15 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from sparkify.ops.queries import check_table_name, table_history
+    """Read from the table's log by delta-rs: no JVM."""
+    from sparkify.errors import UsageError
+    from sparkify.ops.history import table_history
+    from sparkify.ops.output import print_stream
 
+    if args.last < 0:
+        raise UsageError(f"--last {args.last}: give a number of versions >= 0 (0: all)")
     config = load_config(args.config)
-    check_table_name(args.table)
-    spark = start_spark(config, "sparkify-history")
-    print_rows(table_history(spark, config, args.table, args.last or None), args.format)
+    print_stream(table_history(config, args.table, args.last or None), args.format)
     return 0
 
 

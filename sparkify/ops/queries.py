@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import cast
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Row, SparkSession
 
 from checkpoints_config import PipelineConfig
-from sparkify.commits import noted, read_note
+from sparkify.commits import noted
 from sparkify.errors import UsageError
 from sparkify.table_names import check_table_name
 from sparkify.tables import ALL_TABLES
@@ -76,49 +75,6 @@ def register_versions(spark: SparkSession, config: PipelineConfig, versions: Map
     --engine spark`` reads, at the versions :func:`sparkify.ops.lake_sql.pin_versions` resolved."""
     for name, version in versions.items():
         read_table(spark, config, name, version=version).createOrReplaceTempView(name)
-
-
-# What ``sparkify history`` shows of each commit.
-HISTORY_SCHEMA = (
-    "version BIGINT, timestamp TIMESTAMP, operation STRING, rows_inserted BIGINT, rows_updated BIGINT, "
-    "rows_deleted BIGINT, job STRING, batch STRING, note STRING"
-)
-# Which of Delta's operation metrics count rows inserted, updated and deleted: they differ by operation.
-# (a MERGE reports numOutputRows too, counting the rows it copied: its own metric comes first).
-INSERTED_METRICS = ("numTargetRowsInserted", "numOutputRows")
-UPDATED_METRICS = ("numTargetRowsUpdated", "numUpdatedRows")
-DELETED_METRICS = ("numTargetRowsDeleted", "numDeletedRows")
-
-
-def history_row(commit: Mapping[str, Any]) -> dict[str, Any]:
-    """One commit of a table's history (Delta's ``DESCRIBE HISTORY`` row, as a mapping) as
-    :data:`HISTORY_SCHEMA`: rows it inserted, updated and deleted, and the job and batch that wrote it
-    (``sparkify.commits``). A count the operation does not report is None, not 0."""
-    metrics = commit.get("operationMetrics") or {}
-    note = read_note(commit.get("userMetadata"))
-
-    def first_of(names: tuple[str, ...]) -> int | None:
-        return next((int(metrics[n]) for n in names if n in metrics), None)
-
-    return {
-        "version": commit["version"],
-        "timestamp": commit["timestamp"],
-        "operation": commit["operation"],
-        "rows_inserted": first_of(INSERTED_METRICS),
-        "rows_updated": first_of(UPDATED_METRICS),
-        "rows_deleted": first_of(DELETED_METRICS),
-        "job": note.pop("job", None),
-        "batch": note.pop("batch", None),
-        "note": json.dumps(note, sort_keys=True) if note else None,
-    }
-
-
-def table_history(
-    spark: SparkSession, config: PipelineConfig, name: str, last: int | None = None
-) -> DataFrame:
-    """A table's commits, newest first (the ``last`` ones, or all), as :func:`history_row` shapes them."""
-    history = existing_table(spark, config, name).history(last)
-    return spark.createDataFrame([history_row(r.asDict()) for r in history.toLocalIterator()], HISTORY_SCHEMA)
 
 
 def restore_table(
