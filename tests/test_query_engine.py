@@ -449,3 +449,16 @@ def test_duckdb_reads_a_table_on_s3(s3_server, s3_bucket):
     sql = "SELECT * FROM songs ORDER BY song_id"
     assert rows(config, sql) == SONGS_V1
     assert rows(config, sql, AsOf(version=0)) == SONGS_V0
+
+
+def test_a_reader_that_stops_early_ends_the_query_without_an_error(tmp_path):
+    """``sparkify query … | head``: once the reader is gone the query stops, with nothing on stderr."""
+    script = "import sys; from sparkify.ops.cli import main; sys.exit(main(sys.argv[1:]))"
+    argv = ["query", "SELECT * FROM range(1000000)", "--limit", "0", "--format", "csv"]
+    env = {**os.environ, "SPARKIFY_PATHS_OUTPUT_ROOT": str(tmp_path / "tables")}
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    with subprocess.Popen([sys.executable, "-c", script, *argv], **pipes, env=env, cwd=tmp_path) as query:
+        assert query.stdout.readline() == b"range\r\n"  # the csv module's line ends
+        query.stdout.close()
+        assert query.wait(timeout=120) == 1
+        assert query.stderr.read() == b""

@@ -46,6 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sparkify: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `sparkify query … | head`: the reader has what it wanted
+        # Python's own recipe (docs, "Note on SIGPIPE"): no more output, nor a second error when Python
+        # flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as e:
         from sparkify.session import SparkStartError
 
