@@ -763,6 +763,9 @@ def run_restore(args: argparse.Namespace) -> int:
     with writing(config, "restore"):
         spark = start_spark(config, "sparkify-restore")
         latest = check_version(spark, config, args.table, args.version)
+        if args.version == latest:  # Delta would commit nothing, and print an empty table of metrics
+            print(f"{args.table} is at version {latest} already: nothing to restore")
+            return 0
         if not args.yes:
             answer = input(
                 f"Rewind {args.table} from version {latest} to version {args.version}? History keeps the "
