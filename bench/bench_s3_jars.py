@@ -94,7 +94,9 @@ def start_once(variant: str) -> dict[str, Any]:
         config, app_name="bench-s3-jars", with_s3=True, extra_conf={"spark.ui.enabled": "false"}
     )
     seconds = time.perf_counter() - began
-    s3a = spark.sparkContext._jvm.java.lang.Class.forName("org.apache.hadoop.fs.s3a.S3AFileSystem")
+    jvm = spark.sparkContext._jvm
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()  # where spark.jars are
+    s3a = jvm.java.lang.Class.forName("org.apache.hadoop.fs.s3a.S3AFileSystem", True, loader)
     spark.stop()
     return {"seconds": seconds, "resolved": resolving, "s3a": str(s3a.getName())}
 
