@@ -1,8 +1,8 @@
 """Build the SparkSession every job and test uses: Delta enabled, UTC, tuned for the configured machine.
 
-Delta (and for S3, hadoop-aws) jars come from Maven Central through ``spark.jars.packages`` the first
-time; the resolved jar list is then written next to the Ivy cache so that later starts load the same
-jars from disk with no network at all.
+Delta (and for S3, hadoop-aws with the AWS SDK modules it uses) jars come from Maven Central through
+``spark.jars.packages`` the first time; the resolved jar list is then written next to the Ivy cache so
+that later starts load the same jars from disk with no network at all.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,34 @@ from checkpoints_config import FAIR_POOLS, PipelineConfig
 DELTA_PACKAGE = "io.delta:delta-spark_4.1_2.13:4.2.0"
 # hadoop-aws must match the hadoop-client jars inside pyspark 4.1.1 (3.4.2).
 HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.4.2"
+# S3A's AWS SDK v2 as the modules it uses, instead of the shaded `bundle` of every service (641 MB) that
+# hadoop-aws's POM pins. Same version as that bundle: SDK releases from 2.30 on send checksum headers by
+# default, which many S3-compatible servers reject. `bench/bench_s3_jars.py --drop-each` shows that S3A
+# fails without each SDK jar these resolve to (README, "Dependencies").
+AWS_SDK_VERSION = "2.29.52"
+AWS_SDK_PACKAGES = (
+    # the S3 client, and by its POM the Apache (sync) and Netty (async) HTTP clients, auth and regions
+    f"software.amazon.awssdk:s3:{AWS_SDK_VERSION}",
+    # S3A copies (so renames) and uploads local files through it
+    f"software.amazon.awssdk:s3-transfer-manager:{AWS_SDK_VERSION}",
+)
+S3A_PACKAGES = (HADOOP_AWS_PACKAGE, *AWS_SDK_PACKAGES)
+# Left out when resolving them (`groupId:artifactId`, `*` for any):
+S3A_EXCLUDES = (
+    "software.amazon.awssdk:bundle",  # what the modules replace
+    # pyspark's own jars hold these (Netty 4.2, Apache HttpClient 4.5, commons-codec), and the JVM loads
+    # their classes from pyspark's copies first whatever else is on the list
+    "io.netty:*",
+    "org.apache.httpcomponents:*",
+    "commons-codec:commons-codec",
+    # SDK modules S3A 3.4.2 never reaches: annotations kept only in class files (none at run time), the
+    # CRT client's settings (S3A never builds a CRT client), event-stream signing and decoding (S3 Select,
+    # the only S3 call that streams events, left S3A in 3.4.0)
+    "software.amazon.awssdk:annotations",
+    "software.amazon.awssdk:crt-core",
+    "software.amazon.awssdk:http-auth-aws-eventstream",
+    "software.amazon.eventstream:eventstream",
+)
 DEFAULT_IVY_DIR = Path.home() / ".cache" / "sparkify" / "ivy"
 # s3.log_store = "dynamodb" (Delta's multi-cluster mode on S3; see log_store_conf). The log store needs
 # the AWS SDK v1, which its POM leaves to the user ("provided"): hadoop-aws 3.4 brings only SDK v2, so
@@ -69,10 +97,9 @@ def build_spark(
     """
     on_yarn = config.spark.master.startswith("yarn")
     conf = session_conf(config)
+    packages, excludes = jar_packages(config, config.uses_s3 if with_s3 is None else with_s3)
     if not on_yarn:  # on EMR the cluster's delta-defaults classification supplies the jars
-        s3 = config.uses_s3 if with_s3 is None else with_s3
-        packages = [DELTA_PACKAGE] + ([HADOOP_AWS_PACKAGE] if s3 else []) + log_store_packages(config)
-        conf.update(jar_conf(packages, ivy_dir()))
+        conf.update(jar_conf(packages, ivy_dir(), excludes))
     conf.update(extra_conf or {})
     credentials = {key: conf.pop(key) for key in CREDENTIAL_KEYS if key in conf}
 
@@ -95,7 +122,7 @@ def build_spark(
     quiet_known_noise(spark)
     require_log_store(spark, config)
     if "spark.jars.packages" in conf:
-        remember_resolved_jars(spark, conf["spark.jars.packages"].split(","), ivy_dir())
+        remember_resolved_jars(spark, packages, ivy_dir(), excludes)
     return spark
 
 
@@ -196,6 +223,13 @@ def log_store_conf(config: PipelineConfig) -> dict[str, str]:
     }
 
 
+def jar_packages(config: PipelineConfig, with_s3: bool) -> tuple[list[str], list[str]]:
+    """The Maven packages a session off EMR resolves, and the ``groupId:artifactId`` patterns left out of
+    their resolution (``spark.jars.excludes``): Delta always; S3A and its SDK modules ``with_s3``."""
+    packages = [DELTA_PACKAGE, *(S3A_PACKAGES if with_s3 else ()), *log_store_packages(config)]
+    return packages, list(S3A_EXCLUDES) if with_s3 else []
+
+
 def log_store_packages(config: PipelineConfig) -> list[str]:
     """The Maven packages the configured log store needs off EMR (none for the default one)."""
     return list(DYNAMODB_LOG_STORE_PACKAGES) if config.s3.log_store == "dynamodb" else []
@@ -245,27 +279,34 @@ def ivy_dir() -> Path:
     return Path(os.environ.get("SPARKIFY_IVY_DIR") or DEFAULT_IVY_DIR)
 
 
-def manifest_path(packages: list[str], ivy: Path) -> Path:
-    digest = hashlib.sha256(",".join(sorted(packages)).encode()).hexdigest()[:16]
+def manifest_path(packages: list[str], ivy: Path, excludes: Sequence[str] = ()) -> Path:
+    """Where the jar list of one resolution is kept: named by its packages and exclusions (any order)."""
+    key = ",".join(sorted(packages)) + (f"|{','.join(sorted(excludes))}" if excludes else "")
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return ivy / f"sparkify-resolved-{digest}.txt"
 
 
-def jar_conf(packages: list[str], ivy: Path) -> dict[str, str]:
+def jar_conf(packages: list[str], ivy: Path, excludes: Sequence[str] = ()) -> dict[str, str]:
     """Load jars from a previous resolution when all are on disk, else resolve them through Ivy."""
-    manifest = manifest_path(packages, ivy)
+    manifest = manifest_path(packages, ivy, excludes)
     if manifest.is_file():
         jars = manifest.read_text().split()
         if jars and all(Path(j).is_file() for j in jars):
             return {"spark.jars": ",".join(jars)}
-    return {"spark.jars.packages": ",".join(packages), "spark.jars.ivy": str(ivy)}
+    conf = {"spark.jars.packages": ",".join(packages), "spark.jars.ivy": str(ivy)}
+    if excludes:
+        conf["spark.jars.excludes"] = ",".join(excludes)
+    return conf
 
 
-def remember_resolved_jars(spark: SparkSession, packages: list[str], ivy: Path) -> None:
+def remember_resolved_jars(
+    spark: SparkSession, packages: list[str], ivy: Path, excludes: Sequence[str] = ()
+) -> None:
     """Write the jar paths Ivy resolved, so the next start needs no network."""
     resolved = spark.sparkContext.getConf().get("spark.jars", "")
     jars = [j.removeprefix("file://") for j in resolved.split(",") if j]
     if jars and all(Path(j).is_file() for j in jars):
-        manifest = manifest_path(packages, ivy)
+        manifest = manifest_path(packages, ivy, excludes)
         tmp = manifest.with_suffix(".tmp")
         tmp.write_text("\n".join(jars) + "\n")
         tmp.replace(manifest)

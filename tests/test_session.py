@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import os
 import re
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +23,7 @@ from pyspark.testing import assertDataFrameEqual
 import sparkify.session
 from checkpoints_config import load_config
 from sparkify.session import (
+    AWS_SDK_VERSION,
     DELTA_PACKAGE,
     EMR_DYNAMODB_LOG_STORE_JAR,
     HADOOP_AWS_PACKAGE,
@@ -24,6 +31,7 @@ from sparkify.session import (
     build_spark,
     ivy_dir,
     jar_conf,
+    jar_packages,
     log_store_conf,
     log_store_packages,
     manifest_path,
@@ -32,6 +40,7 @@ from sparkify.session import (
     require_log_store,
     s3a_conf,
     session_conf,
+    use_s3,
 )
 
 ACCESS_KEY_ID = "AKIATESTSECRET123"
@@ -144,13 +153,16 @@ def test_dynamodb_table_and_region_may_differ_from_the_defaults(tmp_path):
     )
 
 
+DYNAMODB_PACKAGES = [
+    "io.delta:delta-storage-s3-dynamodb:4.2.0",
+    "com.amazonaws:aws-java-sdk-dynamodb:1.12.262",
+]
+
+
 def test_dynamodb_log_store_adds_its_package_and_the_sdk_v1_it_leaves_to_the_user(tmp_path):
     packages = log_store_packages(load_config("s3", env=DYNAMODB, cwd=tmp_path))
 
-    assert packages == [
-        "io.delta:delta-storage-s3-dynamodb:4.2.0",
-        "com.amazonaws:aws-java-sdk-dynamodb:1.12.262",
-    ]
+    assert packages == DYNAMODB_PACKAGES
     assert jar_conf([*PACKAGES, *packages], tmp_path)["spark.jars.packages"].endswith(",".join(packages))
 
 
@@ -163,7 +175,46 @@ def test_default_log_store_sets_nothing_and_needs_no_package(tmp_path, profile):
     assert log_store_packages(config) == []
 
 
-# Jars: resolved once, then loaded from disk
+# Jars: which, resolved once, then loaded from disk
+
+SDK_MODULES = [f"software.amazon.awssdk:{m}:2.29.52" for m in ("s3", "s3-transfer-manager")]
+S3A_EXCLUDES = [
+    "software.amazon.awssdk:bundle",
+    "io.netty:*",
+    "org.apache.httpcomponents:*",
+    "commons-codec:commons-codec",
+    "software.amazon.awssdk:annotations",
+    "software.amazon.awssdk:crt-core",
+    "software.amazon.awssdk:http-auth-aws-eventstream",
+    "software.amazon.eventstream:eventstream",
+]
+
+
+def test_s3_sessions_resolve_the_sdk_modules_s3a_uses_not_the_bundle(tmp_path):
+    """hadoop-aws's POM brings the whole SDK as one 641 MB bundle: the session excludes it and names the
+    modules S3A uses, at the bundle's version (before 2.30, whose default checksum headers many
+    S3-compatible servers reject); pyspark's own Netty, HttpClient and codec jars are not fetched again."""
+    config = load_config("local", env={}, cwd=tmp_path)
+
+    packages, excludes = jar_packages(config, with_s3=True)
+
+    assert packages == [DELTA_PACKAGE, HADOOP_AWS_PACKAGE, *SDK_MODULES]
+    assert excludes == S3A_EXCLUDES
+    assert tuple(int(n) for n in AWS_SDK_VERSION.split(".")) < (2, 30)
+    assert jar_conf(packages, tmp_path, excludes) == {
+        "spark.jars.packages": ",".join(packages),
+        "spark.jars.ivy": str(tmp_path),
+        "spark.jars.excludes": ",".join(S3A_EXCLUDES),
+    }
+    assert jar_packages(config, with_s3=False) == ([DELTA_PACKAGE], [])
+    assert "spark.jars.excludes" not in jar_conf([DELTA_PACKAGE], tmp_path)
+
+
+def test_the_s3_profile_resolves_s3a_the_dynamodb_log_store_adds_its_own(tmp_path):
+    packages, excludes = jar_packages(load_config("s3", env=DYNAMODB, cwd=tmp_path), with_s3=True)
+
+    assert packages == [DELTA_PACKAGE, HADOOP_AWS_PACKAGE, *SDK_MODULES, *DYNAMODB_PACKAGES]
+    assert excludes == S3A_EXCLUDES
 
 
 def fake_jars(directory: Path, *names: str) -> list[str]:
@@ -173,10 +224,16 @@ def fake_jars(directory: Path, *names: str) -> list[str]:
     return [str(directory / name) for name in names]
 
 
-def test_manifest_name_depends_on_the_package_set_not_its_order(tmp_path):
+def test_manifest_name_depends_on_the_package_set_and_its_exclusions_not_their_order(tmp_path):
     assert manifest_path(PACKAGES, tmp_path) == manifest_path(list(reversed(PACKAGES)), tmp_path)
     assert manifest_path(PACKAGES, tmp_path) != manifest_path([DELTA_PACKAGE], tmp_path)
     assert manifest_path(PACKAGES, tmp_path).parent == tmp_path
+    with_excludes = manifest_path(PACKAGES, tmp_path, S3A_EXCLUDES)
+    assert with_excludes == manifest_path(PACKAGES, tmp_path, list(reversed(S3A_EXCLUDES)))
+    assert with_excludes not in {
+        manifest_path(PACKAGES, tmp_path),
+        manifest_path(PACKAGES, tmp_path, S3A_EXCLUDES[:1]),
+    }
 
 
 def test_jar_conf_without_a_manifest_resolves_packages_into_the_ivy_dir(tmp_path):
@@ -216,6 +273,15 @@ def test_resolved_jars_are_remembered_so_the_next_start_needs_no_network(tmp_pat
     remember_resolved_jars(session_with_jars(",".join(f"file://{j}" for j in jars)), PACKAGES, tmp_path)
 
     assert jar_conf(list(reversed(PACKAGES)), tmp_path) == {"spark.jars": ",".join(jars)}
+
+
+def test_jars_resolved_with_exclusions_are_remembered_under_them(tmp_path):
+    jars = fake_jars(tmp_path / "jars", "hadoop-aws.jar", "s3.jar")
+
+    remember_resolved_jars(session_with_jars(",".join(jars)), PACKAGES, tmp_path, S3A_EXCLUDES)
+
+    assert jar_conf(PACKAGES, tmp_path, S3A_EXCLUDES) == {"spark.jars": ",".join(jars)}
+    assert "spark.jars.packages" in jar_conf(PACKAGES, tmp_path)  # the same packages with the bundle
 
 
 def test_unresolved_jars_are_not_remembered(tmp_path):
@@ -329,10 +395,25 @@ def test_started_session_left_a_jar_manifest_for_an_offline_restart(spark):
     loaded = [
         j.removeprefix("file://") for j in spark.sparkContext.getConf().get("spark.jars", "").split(",")
     ]
-    conf = jar_conf([DELTA_PACKAGE, HADOOP_AWS_PACKAGE], ivy_dir())  # the test session loads S3A too
+    packages, excludes = jar_packages(
+        load_config("local", env={}), with_s3=True
+    )  # the tests' session has S3A
+    conf = jar_conf(packages, ivy_dir(), excludes)
 
     assert sorted(conf.get("spark.jars", "").split(",")) == sorted(loaded)
-    assert any(os.path.basename(j).startswith("io.delta_delta-spark") for j in loaded)
+    names = {os.path.basename(j) for j in loaded}
+    assert {"io.delta_delta-spark_4.1_2.13-4.2.0.jar", "org.apache.hadoop_hadoop-aws-3.4.2.jar"} <= names
+    assert {
+        "software.amazon.awssdk_s3-2.29.52.jar",
+        "software.amazon.awssdk_s3-transfer-manager-2.29.52.jar",
+    } <= names
+    left_out = (
+        "software.amazon.awssdk_bundle",
+        "io.netty",
+        "software.amazon.awssdk_annotations",
+        "software.amazon.eventstream",
+    )
+    assert not [n for n in names if n.startswith(left_out)]
 
 
 @pytest.mark.spark
@@ -366,3 +447,123 @@ def test_a_log_store_whose_classes_the_jvm_cannot_load_stops_the_start(spark, tm
     present = ("io.delta.storage.S3SingleDriverLogStore", "org.apache.hadoop.fs.s3a.S3AFileSystem")
     monkeypatch.setattr(sparkify.session, "DYNAMODB_LOG_STORE_CLASSES", present)
     require_log_store(spark, emr)
+
+
+# S3A through the SDK modules (JVM, moto on loopback). A jar the modules' resolution lacks shows only when
+# the code that needs it first runs: these take the paths that load their own part of the SDK.
+
+MB = 2**20
+SHA_LINE = 8 + 1 + 64 + 1  # "%08d <sha-256 hex>\n"
+
+
+def s3_config(server, tmp_path: Path, **env: str):
+    return load_config("s3", env={"SPARKIFY_S3_ENDPOINT": server.endpoint_url, **env}, cwd=tmp_path)
+
+
+def s3a_path(spark, bucket: str, key: str):
+    return spark.sparkContext._jvm.org.apache.hadoop.fs.Path(f"s3a://{bucket}/{key}")
+
+
+@pytest.mark.spark
+@pytest.mark.s3
+def test_s3a_uploads_in_parts_renames_and_reads_back_through_the_sdk_modules(
+    spark, s3_server, s3_bucket, tmp_path
+):
+    """A 12 MB write in 5 MB parts (S3A's least) is a multipart upload; a rename is a copy, which S3A
+    hands to the SDK's transfer manager and its async (Netty) client; the read goes through the sync
+    (Apache) client."""
+    client, bucket = s3_bucket
+    keys = {
+        "SPARKIFY_S3_ACCESS_KEY_ID": s3_server.access_key,
+        "SPARKIFY_S3_SECRET_ACCESS_KEY": s3_server.secret_key,
+    }
+    use_s3(spark, s3_config(s3_server, tmp_path, **keys))
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for key in ("multipart.size", "multipart.threshold"):
+        hadoop_conf.set(f"fs.s3a.bucket.{bucket}.{key}", "5M")  # this bucket's filesystem only
+    rows = 12 * MB // SHA_LINE + 1
+    text = "".join(f"{i:08d} {hashlib.sha256(str(i).encode()).hexdigest()}\n" for i in range(rows)).encode()
+    written, moved = s3a_path(spark, bucket, "written/lines.txt"), s3a_path(spark, bucket, "moved/lines.txt")
+    fs = written.getFileSystem(hadoop_conf)
+
+    out = fs.create(written)
+    for start in range(0, len(text), MB):
+        out.write(bytearray(text[start : start + MB]))
+    out.close()
+    etag = client.head_object(Bucket=bucket, Key="written/lines.txt")["ETag"]
+    renamed = fs.rename(written, moved)
+    actual_df = spark.read.text(f"s3a://{bucket}/moved")
+
+    assert etag.strip('"').endswith("-3"), f"not a 3-part upload: ETag {etag}"
+    assert renamed
+    expected_df = spark.range(rows).select(
+        F.format_string("%08d %s", "id", F.sha2(F.col("id").cast("string"), 256)).alias("value")
+    )
+    assertDataFrameEqual(actual_df, expected_df)
+
+
+class CredentialsEndpoint(BaseHTTPRequestHandler):
+    """A container credentials endpoint (what ECS serves): temporary keys for any GET, paths recorded."""
+
+    requests: list[str]
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+        keys = {
+            "AccessKeyId": "from-role",
+            "SecretAccessKey": "from-role",
+            "Token": "t",
+            "Expiration": expires,
+        }
+        body = json.dumps(keys).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def credentials_endpoint() -> Iterator[tuple[str, list[str]]]:
+    """A credentials endpoint on 127.0.0.1: yields its URL and the paths asked for."""
+    requests: list[str] = []
+    handler = type("Handler", (CredentialsEndpoint,), {"requests": requests})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/credentials", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.spark
+@pytest.mark.s3
+def test_s3a_takes_keys_from_the_instance_role_provider_of_its_default_chain(
+    spark, s3_server, s3_bucket, tmp_path, credentials_endpoint
+):
+    """With no keys configured S3A asks its default provider list, where IAMInstanceCredentialsProvider
+    serves EC2 and ECS: it asks the container endpoint the SDK's setting names (here a local one), then
+    the instance metadata service."""
+    _, bucket = s3_bucket
+    url, requests = credentials_endpoint
+    use_s3(spark, s3_config(s3_server, tmp_path))
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    provider = "org.apache.hadoop.fs.s3a.auth.IAMInstanceCredentialsProvider"
+    hadoop_conf.set(f"fs.s3a.bucket.{bucket}.aws.credentials.provider", provider)  # the session's has keys
+    system = spark.sparkContext._jvm.java.lang.System
+    schema = StructType([StructField("user_id", LongType(), False), StructField("level", StringType(), True)])
+    expected_df = spark.createDataFrame([(1, "paid"), (2, None)], schema)
+
+    system.setProperty("aws.containerCredentialsFullUri", url)
+    try:
+        expected_df.write.format("delta").save(f"s3a://{bucket}/users")
+        actual_df = spark.read.format("delta").load(f"s3a://{bucket}/users")
+        assertDataFrameEqual(actual_df, expected_df)
+    finally:
+        system.clearProperty("aws.containerCredentialsFullUri")
+    assert "/credentials" in requests
