@@ -66,9 +66,9 @@ def maintain_table(
     with commits.noted(spark, json.dumps({"job": "maintain"})):
         keep(spark, table, path, retain_hours)
         # Compaction, not Z-order: OPTIMIZE writes files of up to 1 GB, so a (year, month) partition of
-        # songplays (about 0.5 GB at 10M plays) becomes one file, which no ordering lets a query skip.
-        # Measured on 160k plays in 302 files (bench/reports/maintain.md): compaction made the typical
-        # queries 0.34-0.96x as long; Z-ordering by user_id took 58 s, not 5.6, and did no better.
+        # songplays (about 0.5 GB at 10M plays) becomes one file either way, which no ordering lets a
+        # query skip. Measured (bench/reports/maintain.md, 160k plays in 302 files): Z-order by user_id
+        # showed no steady gain over compaction on the typical queries.
         table.optimize().executeCompaction()
         after = file_count(table)
         table.vacuum()  # keeps what delta.deletedFileRetentionDuration says, just set
