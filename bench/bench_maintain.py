@@ -36,6 +36,7 @@ from common import (
     median,
     report_header,
     say,
+    sparkify_env,
     write_report,
 )
 from delta.tables import DeltaTable
@@ -60,15 +61,10 @@ COPIES = ("as streamed", "maintained", "Z-ordered")
 
 
 def lake_config(root: Path) -> PipelineConfig:
-    return load_config(
-        "local",
-        env={
-            "SPARKIFY_PATHS_SONG_DATA": str(root / "landing/song_data"),
-            "SPARKIFY_PATHS_LOG_DATA": str(root / "landing/log_data"),
-            "SPARKIFY_PATHS_OUTPUT_ROOT": str(root / "tables"),
-            "SPARKIFY_QUALITY_GREAT_EXPECTATIONS": "false",
-        },
-    )
+    """A local lake under ``root``, GX off (its cost is not the subject)."""
+    landing = root / "landing"
+    env = sparkify_env(landing / "song_data", landing / "log_data", root / "tables")
+    return load_config("local", env={**env, "SPARKIFY_QUALITY_GREAT_EXPECTATIONS": "false"})
 
 
 def as_streamed(spark: SparkSession, config: PipelineConfig, source: str, commits: int) -> None:
