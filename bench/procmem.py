@@ -48,6 +48,16 @@ def descendants(root: int, parents: dict[int, int]) -> set[int]:
     return tree
 
 
+def started_at(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), to tell it from a later process given the same pid;
+    ``None`` when it is gone."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[19])  # field 22, starttime
+
+
 def rss_bytes(pid: int) -> int:
     """VmRSS of ``pid`` in bytes; 0 when it is gone or a zombie (no VmRSS line)."""
     try:

@@ -18,6 +18,7 @@ install still runs its own code) and its stdout and stderr in ``<logs>/<name>.lo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -34,10 +35,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common import BENCH, REPORTS, REPORTS_ENV, ROOT, WORK, WORK_ENV, load_average, say
+from procmem import descendants, parent_pids, started_at
 from registry import BENCHMARKS, Benchmark, by_name, plots
 from report import SUITE_RUN, write_report_md
 
-QUICK_TIMEOUT_S = 900.0  # a quick run stuck (a stream that never drains) fails CI instead of hanging it
+# A quick run stuck (a stream that never drains) fails CI instead of hanging it. Generous: freshness's
+# quick run takes minutes on a quiet machine, and over 15 on this one when others load it 15 deep.
+QUICK_TIMEOUT_S = 1800.0
+LOG_TAIL = 60  # lines of a failed benchmark's log printed
 STOP_GRACE_S = 30.0  # after SIGTERM, before SIGKILL: scripts stop their JVMs and clean up on SIGTERM
 
 
@@ -122,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = [r.name for r in runs if not r.ok]
     if args.quick and not args.only and len(rendered.plots) < len(plots()):
         failed.append("plots")  # every benchmark ran, so every plot has its series: one missing is a bug
+    for r in runs:
+        if not r.ok:  # CI shows this output, not the log files: the end of each failed one
+            tail = Path(r.log).read_text(errors="replace").splitlines()[-LOG_TAIL:]
+            say(f"{r.name}: the last {len(tail)} lines of {r.log}:\n" + "\n".join(tail))
     if failed:
         say(f"suite: failed: {', '.join(failed)}; scratch kept in {layout.work}")
     elif args.quick:
@@ -163,13 +172,23 @@ def children_cpu() -> float:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
-    """SIGTERM the script, then SIGKILL its process group if it is still there after a grace period."""
+    """SIGTERM the script; once it is gone (or after a grace period) SIGKILL every process it had started.
+
+    The tree is read from /proc first: the jobs a script runs in sessions of their own (the stream, the
+    backfill, their JVMs) are not in its process group, and a script that SIGTERM ends at once leaves
+    them running, children of init.
+    """
+    tree = {pid: started_at(pid) for pid in descendants(proc.pid, parent_pids()) - {proc.pid}}
     proc.send_signal(signal.SIGTERM)
     try:
-        return proc.wait(timeout=STOP_GRACE_S)
+        proc.wait(timeout=STOP_GRACE_S)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        return proc.wait()
+    for pid, began in tree.items():
+        if began is not None and started_at(pid) == began:  # the same process, still there
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return proc.wait()
 
 
 if __name__ == "__main__":
