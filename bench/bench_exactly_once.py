@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=12)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 1 round, 3 song and 2 event batches, no `previous`"
+        "--quick",
+        action="store_true",
+        help="smoke run: 1 round, 3 song and 2 event batches of a tiny dataset, no `previous`",
     )
     parser.add_argument("--work", type=Path, help="work directory (default: a new temp dir, removed after)")
     parser.add_argument("--report", type=Path, help="default: bench/reports/exactly_once.md")
@@ -135,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args.variants = VARIANTS[1:] if args.quick else VARIANTS
     if args.quick:
         args.rounds, args.song_batches, args.event_batches = 1, 3, 2
+        args.songs, args.users, args.days = 60, 10, 4  # each worker backfills the rest first: keep it small
     args.report = report_path(args.report, "exactly_once.md", args.quick)
     if args.rounds < 1 or args.song_batches < 2 or args.event_batches < 2:
         parser.error("--rounds must be >= 1 and --song-batches, --event-batches >= 2 (a first and a later)")

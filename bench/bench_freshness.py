@@ -248,12 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--quick", action="store_true",
-        help="smoke run: a tiny dataset, a 15 s drip of a file every 3 s, no warm-up, 1 round; no verdict",
+        help="smoke run: a tiny dataset, a 10 s drip of a file every 2.5 s, no warm-up, 1 round; no verdict",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.quick:
         args.songs, args.users, args.days, args.rounds = 30, 10, 1, 1
-        args.seconds, args.interval, args.warmup = 15.0, 3.0, 0.0
+        args.seconds, args.interval, args.warmup = 10.0, 2.5, 0.0
     args.report = report_path(args.report, "freshness.md", args.quick)
     args.validation_report = report_path(args.validation_report, "freshness_validation.md", args.quick)
     args.work = work_path(args.work, "freshness", args.quick)

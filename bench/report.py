@@ -82,7 +82,7 @@ def figure_rows(results: dict[str, dict[str, Any]], results_dir: Path, out: Path
                 (
                     label if i == 0 else "",
                     fig["name"] + note,
-                    f"**{value}**" if fig.get("target") else value,
+                    f"**{value}**" if fig.get("target") and value != "–" else value,
                     fmt(fig.get("min"), fig["unit"]),
                     fig.get("target") or "–",
                     met_cell(fig, data["quick"]),

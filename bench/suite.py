@@ -22,7 +22,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import resource
 import shlex
 import shutil
 import signal
@@ -35,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common import BENCH, REPORTS, REPORTS_ENV, ROOT, WORK, WORK_ENV, load_average, say
-from procmem import descendants, parent_pids, started_at
+from procmem import TreeSampler, descendants, parent_pids, started_at
 from registry import BENCHMARKS, Benchmark, by_name, plots
 from report import SUITE_RUN, write_report_md
 
@@ -70,8 +69,8 @@ class Ran:
     command: str
     returncode: int
     seconds: float
-    # CPU seconds of the script and the processes it reaped (its JVM, mostly): unlike wall time, barely
-    # moved by other work on the machine; a JVM its script did not wait for is not counted.
+    # CPU seconds of the script and every process it started (its JVMs): unlike wall time, barely moved by
+    # other work on the machine, so what says how long the run would take on a quiet one.
     cpu_seconds: float
     results: bool  # it wrote its results JSON during this run
     log: str
@@ -139,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(bench: Benchmark, layout: Layout, quick: bool, timeout: float | None) -> Ran:
-    """Run one benchmark's script, its output into its log; kill it (its process group) past ``timeout``."""
+    """Run one benchmark's script, its output into its log; stop it and all it started past ``timeout``."""
     args = bench.quick if quick else bench.full
     argv = [sys.executable, str(BENCH / bench.script), *args]
     shown = shlex.join([f"bench/{bench.script}", *args])
@@ -148,27 +147,23 @@ def run(bench: Benchmark, layout: Layout, quick: bool, timeout: float | None) ->
     results = layout.results / f"{bench.name}.json"
     log = layout.logs / f"{bench.name}.log"
     say(f"{bench.name}: {shown} (load {load_average()})")
-    began, before, cpu = time.perf_counter(), time.time(), children_cpu()
+    began, before = time.perf_counter(), time.time()
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
-        try:
-            returncode = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            say(f"{bench.name}: over {timeout:g} s, stopping it")
-            returncode = stop(proc)
-        finally:
-            if proc.poll() is None:  # the suite itself was interrupted: take the benchmark down with it
-                stop(proc)
-    seconds, cpu = time.perf_counter() - began, children_cpu() - cpu
+        with TreeSampler(proc.pid, interval=0.5) as sampler:
+            try:
+                returncode = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                say(f"{bench.name}: over {timeout:g} s, stopping it")
+                returncode = stop(proc)
+            finally:
+                if proc.poll() is None:  # the suite itself was interrupted: take the benchmark down with it
+                    stop(proc)
+    seconds, cpu = time.perf_counter() - began, sampler.result.cpu_seconds
     wrote = results.is_file() and results.stat().st_mtime >= before
     return Ran(bench.name, shown, returncode, seconds, cpu, wrote, str(log))
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
