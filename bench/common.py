@@ -50,6 +50,7 @@ def machine() -> dict[str, str]:
     meminfo = Path("/proc/meminfo").read_text().splitlines()
     mem_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+    java = [line for line in java if not line.startswith("Picked up")]  # JAVA_TOOL_OPTIONS' notice
     return {
         "CPUs (nproc)": str(len(os.sched_getaffinity(0))),
         "memory": f"{mem_kb / 2**20:,.1f} GiB",

@@ -41,6 +41,9 @@ from report import SUITE_RUN, write_report_md
 # A quick run stuck (a stream that never drains) fails CI instead of hanging it. Generous: freshness's
 # quick run takes minutes on a quiet machine, and over 15 on this one when others load it 15 deep.
 QUICK_TIMEOUT_S = 1800.0
+# Quick runs' JVMs compile with C1 only: C2's compiler threads spend CPU a run of a minute never earns
+# back (a third less CPU for a quick backfill here), and a quick run measures nothing anyway.
+QUICK_JVM = "-XX:TieredStopAtLevel=1"
 LOG_TAIL = 60  # lines of a failed benchmark's log printed
 STOP_GRACE_S = 30.0  # after SIGTERM, before SIGKILL: scripts stop their JVMs and clean up on SIGTERM
 
@@ -144,6 +147,8 @@ def run(bench: Benchmark, layout: Layout, quick: bool, timeout: float | None) ->
     shown = shlex.join([f"bench/{bench.script}", *args])
     env = {**os.environ, REPORTS_ENV: str(layout.results), WORK_ENV: str(layout.work)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    if quick:  # every JVM the benchmark starts, the jobs' too
+        env["JAVA_TOOL_OPTIONS"] = " ".join(filter(None, [os.environ.get("JAVA_TOOL_OPTIONS"), QUICK_JVM]))
     results = layout.results / f"{bench.name}.json"
     log = layout.logs / f"{bench.name}.log"
     say(f"{bench.name}: {shown} (load {load_average()})")
