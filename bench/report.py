@@ -141,7 +141,7 @@ def suite_lines(results_dir: Path) -> list[str]:
         *md_table(["benchmark", "exit code", "wall s", "CPU s", "results written", "arguments"], rows),
         "",
         "A non-zero exit is an error, or in a full run a target missed (the benchmark's report says which). "
-        "CPU s: the script's and the processes it waited for (its JVM), which other work on the machine "
+        "CPU s: the script's and every process it started (its JVMs), which other work on the machine "
         "barely moves. Logs: " + ", ".join(f"`{shown(Path(r['log']))}`" for r in run["runs"]) + ".",
         "",
     ]
