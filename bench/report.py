@@ -142,7 +142,7 @@ def suite_lines(results_dir: Path) -> list[str]:
         "",
         "A non-zero exit is an error, or in a full run a target missed (the benchmark's report says which). "
         "CPU s: the script's and every process it started (its JVMs), which other work on the machine "
-        "barely moves. Logs: " + ", ".join(f"`{shown(Path(r['log']))}`" for r in run["runs"]) + ".",
+        "barely moves. Logs: " + ", ".join(f"`{shown(BENCH.parent / r['log'])}`" for r in run["runs"]) + ".",
         "",
     ]
 

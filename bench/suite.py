@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         failed.append("plots")  # every benchmark ran, so every plot has its series: one missing is a bug
     for r in runs:
         if not r.ok:  # CI shows this output, not the log files: the end of each failed one
-            tail = Path(r.log).read_text(errors="replace").splitlines()[-LOG_TAIL:]
+            tail = (ROOT / r.log).read_text(errors="replace").splitlines()[-LOG_TAIL:]
             say(f"{r.name}: the last {len(tail)} lines of {r.log}:\n" + "\n".join(tail))
     if failed:
         say(f"suite: failed: {', '.join(failed)}; scratch kept in {layout.work}")
@@ -168,7 +168,8 @@ def run(bench: Benchmark, layout: Layout, quick: bool, timeout: float | None) ->
                     stop(proc)
     seconds, cpu = time.perf_counter() - began, sampler.result.cpu_seconds
     wrote = results.is_file() and results.stat().st_mtime >= before
-    return Ran(bench.name, shown, returncode, seconds, cpu, wrote, str(log))
+    where = log.relative_to(ROOT) if log.is_relative_to(ROOT) else log  # as the repository names it
+    return Ran(bench.name, shown, returncode, seconds, cpu, wrote, str(where))
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
