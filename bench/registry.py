@@ -8,6 +8,7 @@ fails while a ``bench/bench_*.py`` script has no entry.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 
@@ -69,17 +70,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "freshness_validation",
         "bench_freshness.py",
         "freshness, landing → songplays, under a steady drip, with validation on and off, alternating",
-        full=(
-            "--interval",
-            "2",
-            "--seconds",
-            "120",
-            "--warmup",
-            "20",
-            "--compare-validation",
-            "--rounds",
-            "3",
-        ),
+        full=tuple(shlex.split("--interval 2 --seconds 120 --warmup 20 --compare-validation --rounds 3")),
         quick=("--compare-validation", "--quick"),
         plots=(
             Plot(

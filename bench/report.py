@@ -181,6 +181,8 @@ def write_report_md(results_dir: Path, out: Path) -> Rendered:
     lines += [
         "## Every figure",
         "",
+        *(f"- **{b.name}** (`bench/{b.script}`): {b.measures}." for b in BENCHMARKS),
+        "",
         *md_table(
             ["benchmark", "figure", "value", "min", "target", "met", "run at (UTC)", "command"],
             figure_rows(results, results_dir, out),
