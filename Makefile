@@ -5,16 +5,19 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench chaos clean chromium
+.PHONY: demo test test-fast lint bench bench-quick chaos clean chromium
 
 # Quiet: the demo prints its own phases and summary (the details go to the log file it names).
 demo: $(STAMP)
 	@$(VENV)/bin/sparkify demo
 
+# The quick benchmarks run before pytest: a few minutes, and a script that no longer runs fails there
+# long before the half hour of pytest would end.
 test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	$(MAKE) --no-print-directory bench-quick
 	$(VENV)/bin/python -m pytest
 
 # The Data Docs browser test renders pages in headless Chromium. On a clean CI machine (root, apt-get)
@@ -37,9 +40,16 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
+# Every benchmark of bench/registry.py with its full arguments (hours on 2 cores), then bench/REPORT.md
+# and its plots; the reports and results go to bench/reports/.
 bench: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet -e ".[bench]"
-	$(VENV)/bin/python bench/bench_generator.py
+	$(VENV)/bin/python bench/suite.py
+
+# Each benchmark on tiny data (about a minute each), then the REPORT.md of those runs, all in a new temp
+# directory (never bench/reports/); fails if a script fails or writes no results. Judges no time.
+bench-quick: $(STAMP)
+	$(VENV)/bin/python bench/suite.py --quick
 
 # kill -9 the stream 20 times at random moments, drain, compare with a backfill (tests/chaos.py).
 chaos: $(STAMP)

@@ -15,9 +15,9 @@ from the local profile) and a no-op ``foreachBatch``, so only finding the files 
 - the same with ``cleanSource=archive`` + ``sourceArchiveDir``: Spark moves each processed file out of
   the prefix after its batch commits, so the listing only meets files not taken yet.
 
-Prints the figures and writes bench/reports/discovery.md.
+Prints the figures and writes bench/reports/discovery.md (and discovery.json, for bench/suite.py).
 
-    .venv/bin/python bench/bench_discovery.py [--sizes 1000 100000 --rounds 3]
+    .venv/bin/python bench/bench_discovery.py [--sizes 1000 100000 --rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -35,16 +35,21 @@ from pathlib import Path
 from typing import Any
 
 from common import (
-    BENCH,
-    REPORTS,
+    Figure,
+    at_most,
     load_average,
     local_spark,
     machine_section,
     md_table,
     median,
+    ratio_of,
     report_header,
+    report_path,
     say,
+    work_path,
     write_report,
+    write_results,
+    xy_series,
 )
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -55,7 +60,6 @@ from sparkify.sources import archived_root
 from streaming.pruning import EmptiedDirPruner
 from streaming.sources import raw_file_stream
 
-REPORT = REPORTS / "discovery.md"
 # keep: files stay where they landed; archive: cleanSource=archive moves them out after their batch;
 # pruned: archive, and the stream job's own pruner (streaming.sink.EmptiedDirPruner) in the sink: each
 # batch removes the directories the previous batch's archived files left empty.
@@ -65,6 +69,10 @@ STEADY_SAMPLES = 2  # triggers timed per processingTime query start
 WAIT_S = 120.0  # for a trigger that should take a second; a stuck query fails the bench instead
 DURATION_KEYS = ("latestOffset", "getBatch", "queryPlanning", "walCommit", "addBatch", "triggerExecution")
 COMPACT_INTERVAL = 10  # spark.sql.streaming.fileSource.log.compactInterval's default
+TARGET_GROWTH = 1.2  # SPEC: discovery cost per trigger flat (≤ 1.2×) from 1k to 100k files
+# --quick: Spark reports an idle trigger every second instead of every 10 s, so a setup's idle sample
+# comes without waiting (what an idle trigger lists is the same either way).
+QUICK_CONF = {"spark.sql.streaming.noDataProgressEventInterval": "1000"}
 
 
 @dataclass(frozen=True)
@@ -120,9 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs=2, default=[1_000, 100_000], metavar=("SMALL", "BIG"))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--work", type=Path, default=BENCH / "out" / "discovery")
-    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--work", type=Path, help="default: bench/out/discovery")
+    parser.add_argument("--report", type=Path, help="default: bench/reports/discovery.md")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 50 and 500 files, 1 round, idle reports every 1 s"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.rounds = [50, 500], 1
+    args.report = report_path(args.report, "discovery.md", args.quick)
+    args.work = work_path(args.work, "discovery", args.quick)
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
     small, big = args.sizes
@@ -134,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     setups = [Setup(v, n, work) for v in VARIANTS for n in args.sizes]
     loads = [f"start: {load_average()}"]
-    spark = local_spark("bench-discovery")
+    spark = local_spark("bench-discovery", QUICK_CONF if args.quick else None)
     rng = random.Random(args.seed)
     names = unique_names(rng)
     prepared = {s.name: prepare(spark, s, names, max_files) for s in setups}
@@ -150,7 +165,70 @@ def main(argv: list[str] | None = None) -> int:
     spark.stop()
 
     write_report(args.report, render_report(args, setups, prepared, triggers, max_files, loads))
+    write_results(
+        args.report,
+        __file__,
+        figures(args.sizes, triggers),
+        series={"discovery_ms_vs_files": series(setups, triggers)},
+        loads=loads,
+        quick=args.quick,
+    )
     return 0
+
+
+def figures(sizes: list[int], triggers: list[Trigger]) -> list[Figure]:
+    """Per setup, the listing's growth from the small to the big prefix (of medians; of minimums), and
+    its time at the big one. Judged against the target: ``pruned``, how the stream runs with
+    ``clean_source = "archive"``."""
+    small, big = sizes
+
+    def listing(variant: str, files: int) -> list[float]:
+        return [
+            t.durations.get("latestOffset", 0)
+            for t in triggers
+            if t.setup == f"{variant}-{files}" and t.kind == "steady"
+        ]
+
+    out = []
+    for variant in VARIANTS:
+        low, high = listing(variant, small), listing(variant, big)
+        growth = ratio_of(median(high), median(low))
+        judged = variant == "pruned"
+        out += [
+            Figure(
+                f"listing per trigger growth, {small:,} → {big:,} files, {variant}",
+                growth,
+                "×",
+                f"≤ {TARGET_GROWTH:g}×" if judged else None,
+                at_most(growth, TARGET_GROWTH) if judged else None,
+                ratio_of(min(high, default=None), min(low, default=None)),
+            ),
+            Figure(
+                f"listing per trigger at {big:,} files, {variant}",
+                median(high),
+                "ms",
+                min=min(high, default=None),
+            ),
+        ]
+    return out
+
+
+def series(setups: list[Setup], triggers: list[Trigger]) -> dict[str, object]:
+    """The listing (latestOffset) of every trigger that took a new file, against the files landed."""
+    return xy_series(
+        "files landed",
+        "listing per trigger ms",
+        {
+            variant: [
+                (s.files, t.durations.get("latestOffset", 0))
+                for s in setups
+                if s.variant == variant
+                for t in triggers
+                if t.setup == s.name and t.kind == "steady"
+            ]
+            for variant in VARIANTS
+        },
+    )
 
 
 def unique_names(rng: random.Random) -> Iterator[str]:
@@ -386,9 +464,10 @@ def render_report(
         "it plans the next batch, so the second run is where the archive setups move their N files out.",
         f"- `steady`: a `processingTime={TRIGGER!r}` query, as `sparkify stream` runs: land 1 file, time the "
         f"trigger that takes it, {STEADY_SAMPLES} per query start; then wait for Spark's next idle report "
-        "(one every 10 s), a trigger that listed the prefix and found nothing (`idle`). `latestOffset` is "
-        "the listing of the prefix, which every trigger does, new files or not; wall is landing → that "
-        "trigger's report (includes up to one trigger interval of waiting).",
+        "(one every 10 s; every second in a `--quick` run), a trigger that listed the prefix and found "
+        "nothing (`idle`). `latestOffset` is the listing of the prefix, which every trigger does, new "
+        "files or not; wall is landing → that trigger's report (includes up to one trigger interval of "
+        "waiting).",
         "- `restart`: land 1 file, start an `availableNow` query from the checkpoint, wait for it to end "
         "(what a scheduled job pays per run: query start, rebuilding the seen-files map from the "
         "checkpoint's source log, one listing, one batch).",
@@ -464,7 +543,8 @@ def render_report(
             ],
         ),
         "",
-        "No plot yet: this report is tables only (only bench_freshness.py draws one so far).",
+        "The plot of discovery time against files landed is in bench/REPORT.md (`bench/suite.py` draws it "
+        "from this run's discovery.json).",
         "",
         "## Every trigger",
         "",

@@ -22,7 +22,8 @@ in-process store):
 
 Discovery per trigger is ``latestOffset`` for listing, drain + ``latestOffset`` for notifications.
 Setups alternate within each round (order reversed every other round). Prints the figures, writes
-bench/reports/discovery_s3.md (and the raw figures as JSON in the work directory); never asserts a time.
+bench/reports/discovery_s3.md and discovery_s3.json (for bench/suite.py; the raw figures as JSON in the
+work directory too); never asserts a time.
 
     .venv/bin/python bench/bench_discovery_s3.py [--sizes 1000 100000] [--listing-sizes 1000 10000]
         [--rounds 3 --samples 3] [--quick]
@@ -51,15 +52,19 @@ from typing import Any
 
 from bench_discovery import noop, unique_names, wait_for, wait_for_progress
 from common import (
-    BENCH,
-    REPORTS,
+    Figure,
+    at_most,
     load_average,
     machine_section,
     md_table,
     median,
     report_header,
+    report_path,
     say,
+    work_path,
     write_report,
+    write_results,
+    xy_series,
 )
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -74,7 +79,6 @@ from sparkify.tables import LANDED_FILES, create_table
 from streaming.discovery import Drained, QueueDrainer, notified_file_stream
 from streaming.sources import raw_file_stream
 
-REPORT = REPORTS / "discovery_s3.md"
 MODES = ("listing", "notifications")
 TRIGGER = "1 second"
 WAIT_S = 120.0  # for a drain that should take seconds (bench_discovery.wait_for waits as long for a query)
@@ -84,6 +88,7 @@ S3A_PAGE = 5_000  # fs.s3a.paging.maximum's default: the max-keys S3A asks for
 LAKE_BUCKET = "bench-lake"  # landed_files of every setup: apart from the landing buckets (see notes)
 KEYS = "testing"  # moto takes any credentials
 PREFIX = "landing/song_data"
+TARGET_GROWTH = 1.2  # SPEC: discovery per trigger flat (≤ 1.2×) from 1k to 100k files, with notifications
 
 
 @dataclass(frozen=True)
@@ -230,11 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="sizes 100 and 1000, 1 round, 2 samples")
     parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--work", type=Path, default=BENCH / "out" / "discovery_s3")
-    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--work", type=Path, help="default: bench/out/discovery_s3")
+    parser.add_argument("--report", type=Path, help="default: bench/reports/discovery_s3.md")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.listing_sizes, args.rounds, args.samples = [100, 1_000], [100, 1_000], 1, 2
+    args.report = report_path(args.report, "discovery_s3.md", args.quick)
+    args.work = work_path(args.work, "discovery_s3", args.quick)
     if args.rounds < 1 or args.samples < 1:
         parser.error(f"--rounds and --samples must be >= 1, got {args.rounds} and {args.samples}")
     for sizes in (args.sizes, args.listing_sizes):
@@ -268,7 +275,64 @@ def main(argv: list[str] | None = None) -> int:
 
     keep_figures(work, prepared, samples, loads)
     write_report(args.report, render_report(args, setups, prepared, samples, loads))
+    sizes = {"listing": args.listing_sizes, "notifications": args.sizes}
+    write_results(
+        args.report,
+        __file__,
+        figures(samples, sizes),
+        series={"discovery_ms_vs_files": series(setups, samples)},
+        loads=loads,
+        quick=args.quick,
+    )
     return 0
+
+
+def figures(samples: list[Sample], sizes: dict[str, list[int]]) -> list[Figure]:
+    """Per mode, discovery's growth from the small to the big set (of medians; of minimums), and its
+    time at the big one; notifications are judged against the target."""
+    out = []
+    for mode in MODES:
+        small, big = sizes[mode]
+        low = values(samples, f"{mode}-{small}", "steady", METRICS["discovery"])
+        high = values(samples, f"{mode}-{big}", "steady", METRICS["discovery"])
+        growth = ratio(samples, mode, small, big, "steady", "discovery")
+        judged = mode == "notifications"
+        out += [
+            Figure(
+                f"discovery per trigger growth on S3 (moto), {small:,} → {big:,} objects, {mode}",
+                growth,
+                "×",
+                f"≤ {TARGET_GROWTH:g}×" if judged else None,
+                at_most(growth, TARGET_GROWTH) if judged else None,
+                min(high) / min(low) if low and high and min(low) else None,
+            ),
+            Figure(
+                f"discovery per trigger at {big:,} objects, {mode}",
+                median(high),
+                "ms",
+                min=min(high, default=None),
+            ),
+        ]
+    return out
+
+
+def series(setups: list[Setup], samples: list[Sample]) -> dict[str, object]:
+    """Discovery (listing: latestOffset; notifications: drain + latestOffset) of every trigger that took
+    a new object, against the objects landed."""
+    return xy_series(
+        "objects landed",
+        "discovery per trigger ms",
+        {
+            mode: [
+                (s.files, x.discovery_ms)
+                for s in setups
+                if s.mode == mode
+                for x in samples
+                if x.setup == s.name and x.kind == "steady"
+            ]
+            for mode in MODES
+        },
+    )
 
 
 def keep_figures(work: Path, prepared: dict[str, Prepared], samples: list[Sample], loads: list[str]) -> None:

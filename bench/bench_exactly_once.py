@@ -18,7 +18,9 @@ timed, for three variants measured in one invocation, alternating round by round
 Each variant runs in its own worker process (this script with ``--worker``, the variant's code first on
 ``sys.path``), on its own copy of one generated landing zone: it backfills all but the files to stream
 (untimed), then a fresh sink takes those files one per micro-batch, as a stream started after a
-backfill would. Prints the figures and writes bench/reports/exactly_once.md.
+backfill would. Prints the figures and writes bench/reports/exactly_once.md (and exactly_once.json, for
+bench/suite.py). ``--quick`` leaves ``previous`` out: it needs the repository's history and adds a
+worktree, neither of which a smoke run on a clean checkout (CI) may count on.
 
     .venv/bin/python bench/bench_exactly_once.py [--rounds 3] [--quick]
 """
@@ -42,19 +44,21 @@ from pathlib import Path
 from statistics import mean
 
 from common import (
-    REPORTS,
     ROOT,
+    Figure,
     load_average,
     machine_section,
     md_table,
     median,
+    ratio_of,
     report_header,
+    report_path,
     say,
     sparkify_env,
     write_report,
+    write_results,
 )
 
-REPORT = REPORTS / "exactly_once.md"
 PREVIOUS_COMMIT = "ffd2a10"
 WORKTREE = Path("/tmp/sparkify-prev")
 VARIANTS = ("previous", "lookup", "txn-every-batch")
@@ -115,9 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=40)
     parser.add_argument("--days", type=int, default=12)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 3 song and 2 event batches")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 1 round, 3 song and 2 event batches of a tiny dataset, no `previous`",
+    )
     parser.add_argument("--work", type=Path, help="work directory (default: a new temp dir, removed after)")
-    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--report", type=Path, help="default: bench/reports/exactly_once.md")
     # Worker mode (run by the parent, one process per variant and round).
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)
@@ -126,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         return run_worker(args)
+    args.variants = VARIANTS[1:] if args.quick else VARIANTS
     if args.quick:
         args.rounds, args.song_batches, args.event_batches = 1, 3, 2
+        args.songs, args.users, args.days = 60, 10, 4  # each worker backfills the rest first: keep it small
+    args.report = report_path(args.report, "exactly_once.md", args.quick)
     if args.rounds < 1 or args.song_batches < 2 or args.event_batches < 2:
         parser.error("--rounds must be >= 1 and --song-batches, --event-batches >= 2 (a first and a later)")
     if args.event_batches >= args.days or args.song_batches >= args.songs:
@@ -143,7 +154,7 @@ def run_parent(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a SIGTERM still cleans up (finally)
     began = time.perf_counter()
     loads = [f"start: {load_average()}"]
-    worktree = ensure_worktree()
+    worktree = ensure_worktree() if "previous" in args.variants else None
     code_at_start = checkout_state()
     made_work = args.work is None
     work = Path(tempfile.mkdtemp(prefix="bench-exactly-once-")) if made_work else args.work.resolve()
@@ -151,10 +162,11 @@ def run_parent(args: argparse.Namespace) -> int:
     try:
         # The workers import the previous code from a copy of the worktree: a worktree removed or moved
         # meanwhile (it is shared /tmp) can then neither fail a worker nor mix this checkout's code in.
-        previous = work / "previous-code"
-        shutil.rmtree(previous, ignore_errors=True)
-        shutil.copytree(worktree, previous, ignore=shutil.ignore_patterns(".git", "__pycache__"))
-        codes = {"previous": previous, "lookup": ROOT, "txn-every-batch": ROOT}
+        codes = {"lookup": ROOT, "txn-every-batch": ROOT}
+        if worktree is not None:
+            codes["previous"] = work / "previous-code"
+            shutil.rmtree(codes["previous"], ignore_errors=True)
+            shutil.copytree(worktree, codes["previous"], ignore=shutil.ignore_patterns(".git", "__pycache__"))
         source = work / "landing_src"
         plan = generate(source, args)
         say(
@@ -163,7 +175,7 @@ def run_parent(args: argparse.Namespace) -> int:
         )
         batches: list[Batch] = []
         summaries: list[dict] = []
-        order = list(VARIANTS)
+        order = list(args.variants)
         for round_no in range(1, args.rounds + 1):
             for variant in order:
                 lake = work / f"round{round_no}-{variant}"
@@ -183,7 +195,28 @@ def run_parent(args: argparse.Namespace) -> int:
         if made_work:
             shutil.rmtree(work, ignore_errors=True)
     write_report(args.report, text)
+    write_results(args.report, __file__, figures(batches), loads=loads, quick=args.quick)
     return 0
+
+
+def figures(batches: list[Batch]) -> list[Figure]:
+    """Per dataset, a later batch's time: this checkout / the previous code (when it ran), and a txn on
+    every append / this checkout (ratios of medians; of minimums)."""
+    out = []
+    for dataset in DATASETS:
+        for a, b in (("lookup", "previous"), ("txn-every-batch", "lookup")):
+            top = seconds_of(batches, variant=a, dataset=dataset, phase="later")
+            bottom = seconds_of(batches, variant=b, dataset=dataset, phase="later")
+            if top and bottom:
+                out.append(
+                    Figure(
+                        f"{dataset}, a later micro-batch: {a} / {b}",
+                        ratio_of(median(top), median(bottom)),
+                        "×",
+                        min=ratio_of(min(top), min(bottom)),
+                    )
+                )
+    return out
 
 
 def ensure_worktree() -> Path:

@@ -1,9 +1,9 @@
 """Benchmark `sparkify generate` at the scale the pipeline benchmarks need (>= 1M events, 10k songs).
 
 Prints the figures and appends them, with the command and the machine, to
-bench/reports/generator.md.
+bench/reports/generator.md; the latest run's figures also go to generator.json beside it (bench/suite.py).
 
-    .venv/bin/python bench/bench_generator.py [--users 2000 --days 30 --songs 10000 --workers N]
+    .venv/bin/python bench/bench_generator.py [--users 2000 --days 30 --songs 10000 --workers N] [--quick]
 """
 
 import argparse
@@ -20,9 +20,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from common import Figure, at_most, report_path, write_results
+
 from sparkify.synthetic import generate_dataset
 
-REPORT = Path(__file__).parent / "reports" / "generator.md"
+TARGET_S = 60.0  # README: about a minute at the pipeline benchmarks' scale
 HEADER = "`sparkify generate` at the scale of the pipeline benchmarks; one section a run, newest last."
 
 
@@ -34,8 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workers", type=int, default=None, help="default: one per CPU")
     parser.add_argument("--out", help="landing directory to keep (default: a temp dir, removed after)")
-    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--report", type=Path, help="default: bench/reports/generator.md")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 200 songs, 20 users, 2 days")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.songs, args.users, args.days = 200, 20, 2
+    args.report = report_path(args.report, "generator.md", args.quick)
 
     load_before = os.getloadavg()[0]  # other work on the machine skews the figures
     with tempfile.TemporaryDirectory(prefix="bench-generator-") as scratch:
@@ -74,6 +80,25 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in figures.items():
         print(f"{name:>26}: {value}")
     _append_report(args.report, figures, workers=args.workers, load=load_before)
+    write_results(
+        args.report,
+        __file__,
+        [
+            Figure(
+                "wall time for the dataset",
+                wall,
+                "s",
+                "~1 min",
+                at_most(wall, TARGET_S),
+                note=f"{summary.events:,} events, {summary.song_files:,} song files",
+            ),
+            Figure("events/s", summary.events / wall, "events/s"),
+            Figure("MiB/s", landed_bytes / 2**20 / wall, "MiB/s"),
+            Figure("peak RSS, main process", own.ru_maxrss / 1024, "MiB"),
+        ],
+        loads=[f"before the run: {load_before:.2f} (1 min)"],
+        quick=args.quick,
+    )
 
 
 @contextlib.contextmanager

@@ -13,9 +13,9 @@ Variants, alternated in one run with each MERGE starting from the same table ver
 - ``months``: the same MERGE through ``sparkify.merge.upsert`` with a months-only scope, i.e. without
   what ``time_scope``'s start_time bound adds.
 
-Prints the figures and writes bench/reports/merge_scaling.md.
+Prints the figures and writes bench/reports/merge_scaling.md (and merge_scaling.json, for bench/suite.py).
 
-    .venv/bin/python bench/bench_merge_scaling.py [--sizes 1000000 10000000 --rounds 5]
+    .venv/bin/python bench/bench_merge_scaling.py [--sizes 1000000 10000000 --rounds 5] [--quick]
 """
 
 from __future__ import annotations
@@ -34,16 +34,21 @@ from pathlib import Path
 
 import pyspark.sql.functions as F
 from common import (
-    BENCH,
-    REPORTS,
+    Figure,
+    at_most,
     load_average,
     local_spark,
     machine_section,
     md_table,
     median,
+    ratio_of,
     report_header,
+    report_path,
     say,
+    work_path,
     write_report,
+    write_results,
+    xy_series,
 )
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -52,7 +57,6 @@ from sparkify import merge, tables
 from sparkify.keys import songplay_id
 from sparkify.transforms.songplays import songplay_rank
 
-REPORT = REPORTS / "merge_scaling.md"
 TARGET_RATIO = 1.5
 MONTHS = 30
 END = dt.datetime(2018, 12, 1, tzinfo=dt.UTC)  # exclusive end of the latest month
@@ -113,10 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rows-per-file", type=int, default=50_000, help="maxRecordsPerFile when building")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--work", type=Path, default=BENCH / "out" / "merge", help="holds the tables")
+    parser.add_argument("--work", type=Path, help="holds the tables (default: bench/out/merge)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the tables even if present")
-    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--report", type=Path, help="default: bench/reports/merge_scaling.md")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 10k and 100k rows, 1 round, a batch of 210 plays"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.rounds, args.rows_per_file = [10_000, 100_000], 1, 5_000
+        args.new_plays, args.replays = 200, 10
+    args.report = report_path(args.report, "merge_scaling.md", args.quick)
+    args.work = work_path(args.work, "merge", args.quick)
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
     small, big = args.sizes
@@ -170,7 +182,57 @@ def main(argv: list[str] | None = None) -> int:
     spark.stop()
 
     write_report(args.report, render_report(args, runs, layouts, build_seconds, loads))
+    write_results(
+        args.report,
+        __file__,
+        figures(args.sizes, runs),
+        series={"merge_s_vs_rows": series(runs)},
+        loads=loads,
+        quick=args.quick,
+    )
     return 0
+
+
+def figures(sizes: list[int], runs: list[Run]) -> list[Figure]:
+    """Each variant's growth big / small (of medians; of minimums), the scoped one against the target."""
+    small, big = sizes
+
+    def seconds(size: int, variant: str) -> list[float]:
+        return [r.seconds for r in runs if r.size == size and r.variant == variant]
+
+    out = []
+    for variant, label in (("scoped", "as the jobs run it"), ("months", "months-only scope")):
+        low, high = seconds(small, variant), seconds(big, variant)
+        growth = ratio_of(median(high), median(low))
+        out.append(
+            Figure(
+                f"MERGE time growth, songplays {small:,} → {big:,} rows, {label}",
+                growth,
+                "×",
+                f"≤ {TARGET_RATIO:g}×" if variant == "scoped" else None,
+                at_most(growth, TARGET_RATIO) if variant == "scoped" else None,
+                ratio_of(min(high), min(low)),
+            )
+        )
+    out += [
+        Figure(
+            f"MERGE time at {size:,} rows, scoped",
+            median(seconds(size, "scoped")),
+            "s",
+            min=min(seconds(size, "scoped")),
+        )
+        for size in sizes
+    ]
+    return out
+
+
+def series(runs: list[Run]) -> dict[str, object]:
+    """Every timed MERGE: seconds against the table's rows, per variant."""
+    return xy_series(
+        "songplays rows",
+        "MERGE s",
+        {v: [(r.size, r.seconds) for r in runs if r.variant == v] for v in ("scoped", "months")},
+    )
 
 
 def ensure_table(spark: SparkSession, path: Path, rows: int, rows_per_file: int, rebuild: bool) -> float:
@@ -451,7 +513,8 @@ def render_report(
         f"{med[(small, 'months')] / med[(small, 'scoped')]:.2f} at {small:,} "
         "(above 1: the bound saves time).",
         "",
-        "No plot yet: this report is tables only (only bench_freshness.py draws one so far).",
+        "The plot of MERGE time against the table's rows is in bench/REPORT.md (`bench/suite.py` draws it "
+        "from this run's merge_scaling.json).",
         "",
         "## What each MERGE read and wrote (Delta operationMetrics, median over rounds)",
         "",

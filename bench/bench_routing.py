@@ -27,15 +27,18 @@ from pathlib import Path
 
 import pyspark.sql.functions as F
 from common import (
-    REPORTS,
+    Figure,
     load_average,
     local_spark,
     machine_section,
     md_table,
     median,
+    ratio_of,
     report_header,
+    report_path,
     say,
     write_report,
+    write_results,
 )
 from pyspark.sql import DataFrame
 
@@ -46,7 +49,6 @@ from sparkify.sources import read_whole_files
 from sparkify.synthetic import generate_dataset
 from streaming.sink import batch_settings
 
-REPORT = REPORTS / "routing.md"
 STARTED_AT = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
 
 
@@ -71,8 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--warmup-rounds", type=int, default=2, help="rounds run first and not counted")
     parser.add_argument("--files", type=int, default=3, help="event files per batch")
-    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--report", type=Path, help="default: bench/reports/routing.md")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 file, 1 + 2 rounds")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.warmup_rounds, args.files = 2, 1, 1
+    args.report = report_path(args.report, "routing.md", args.quick)
     loads = [f"start: {load_average()}"]
     with tempfile.TemporaryDirectory(prefix="bench-routing-") as tmp:
         landing = Path(tmp)
@@ -103,7 +109,22 @@ def main(argv: list[str] | None = None) -> int:
         spark.stop()
     loads.append(f"end: {load_average()}")
     write_report(args.report, render(args, lines, plan, total, loads))
+    write_results(args.report, __file__, figures(total), loads=loads, quick=args.quick)
     return 0
+
+
+def figures(total: dict[str, list[float]]) -> list[Figure]:
+    """The two variants' times and the ratio built once / per batch (of medians; of minimums)."""
+    once, each = total["built once"], total["per batch"]
+    return [
+        Figure(
+            "plan + routing pass, built once / per batch",
+            ratio_of(median(once), median(each)),
+            "×",
+            min=ratio_of(min(once), min(each)),
+        ),
+        *(Figure(f"plan + routing pass, {name}", median(xs), "s", min=min(xs)) for name, xs in total.items()),
+    ]
 
 
 def render(

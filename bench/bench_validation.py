@@ -23,9 +23,10 @@ One SparkSession in this process (the local profile, as ``sparkify stream`` buil
    results store; every ``--gc-every`` batches also the JVM heap in use right after ``System.gc()`` and
    the Python objects alive after ``gc.collect()``.
 
-Prints the report and writes bench/reports/validation.md and bench/reports/validation_memory.png.
+Prints the report and writes bench/reports/validation.md, validation_memory.png and validation.json (for
+bench/suite.py).
 
-    .venv/bin/python bench/bench_validation.py [--rounds 3 --batches 20 --memory-batches 1000]
+    .venv/bin/python bench/bench_validation.py [--rounds 3 --batches 20 --memory-batches 1000] [--quick]
 """
 
 from __future__ import annotations
@@ -50,17 +51,23 @@ from pathlib import Path
 from bench_freshness import code_state
 from common import (
     BENCH,
-    REPORTS,
+    Figure,
+    at_most,
     load_average,
     local_spark,
     machine_section,
     md_table,
     median,
     percentile,
+    ratio_of,
     report_header,
+    report_path,
     say,
     sparkify_env,
+    work_path,
     write_report,
+    write_results,
+    xy_series,
 )
 from procmem import descendants, parent_pids
 from pyspark.sql import DataFrame, SparkSession
@@ -73,7 +80,6 @@ from sparkify.synthetic import GenerateSummary, generate_dataset
 from sparkify.tables import ensure_tables
 from streaming.sink import RawFilesSink
 
-REPORT = REPORTS / "validation.md"
 TARGET_SHARE = 0.30  # GX ≤ 30% of a micro-batch's time
 FLAT_SHARE = 0.05  # "flat": a fitted drift within ±5% of the level per 1,000 batches
 MODES = ("on", "off")
@@ -944,6 +950,48 @@ def memory_section(args: argparse.Namespace, m: Memory, plotted: bool) -> list[s
 
 
 # ---------------------------------------------------------------------------------------------------
+# The results for bench/suite.py.
+
+
+def figures(o: Overhead | None, m: Memory | None) -> list[Figure]:
+    """GX's share of a batch and the batch time on / off per dataset; each memory measure's drift."""
+    out = []
+    for dataset in ("events", "songs") if o is not None else ():
+        on, off = pick(o.batches, dataset=dataset, mode="on"), pick(o.batches, dataset=dataset, mode="off")
+        share = median(x.share for x in on)
+        t_on, t_off = [x.seconds for x in on], [x.seconds for x in off]
+        out += [
+            Figure(f"GX's share of a micro-batch, {dataset}", 100 * share, "%", f"≤ {pct(TARGET_SHARE)}",
+                   at_most(share, TARGET_SHARE), 100 * min(x.share for x in on)),
+            Figure(f"micro-batch time, {dataset}, GX on / off", ratio_of(median(t_on), median(t_off)), "×",
+                   min=ratio_of(min(t_on), min(t_off))),
+        ]  # fmt: skip
+    for t in memory_trends(m) if m is not None else ():
+        target = "no growth" if t.unit == "count" else f"flat: within ±{pct(FLAT_SHARE)} of its level"
+        out.append(
+            Figure(f"{t.label}: drift per 1,000 batches (after batch 100)", t.slope_late,
+                   f"{t.unit} per 1,000 batches", target, t.flat, note=f"level {t.level:,.1f} {t.unit}")
+        )  # fmt: skip
+    return out
+
+
+def memory_series(m: Memory | None) -> dict[str, object]:
+    """Driver memory after each batch (heap: every --gc-every batches), MiB against the batch index."""
+    s = m.samples if m is not None else []
+    return xy_series(
+        "micro-batches validated",
+        "MiB",
+        {
+            "Python driver RSS": [(x.batch, x.python_rss / MiB) for x in s],
+            "driver JVM RSS": [(x.batch, x.jvm_rss / MiB) for x in s if x.jvm_rss is not None],
+            "JVM heap used after System.gc()": [
+                (x.batch, x.heap_after_gc / MiB) for x in s if x.heap_after_gc is not None
+            ],
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -959,9 +1007,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
-    parser.add_argument("--work", type=Path, default=BENCH / "out" / "validation")
-    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--work", type=Path, help="default: bench/out/validation")
+    parser.add_argument("--report", type=Path, help="default: bench/reports/validation.md")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 1 round of 1 batch, 20 memory batches; no verdict"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.batches, args.warmup, args.users = 1, 1, 1, 20
+        args.memory_batches, args.gc_every = 20, 5
+    args.report = report_path(args.report, "validation.md", args.quick)
+    args.work = work_path(args.work, "validation", args.quick)
     if args.memory_batches < 200 and not args.skip_memory:
         say("fewer than 200 memory batches: first/last-100 windows overlap (a quick run)")
 
@@ -998,6 +1054,16 @@ def main(argv: list[str] | None = None) -> int:
     raw = {"overhead": asdict(overhead) if overhead else None, "memory": asdict(memory) if memory else None}
     (work / "measurements.json").write_text(json.dumps(raw, indent=1, default=str))
     write_report(args.report, render(args, summary, overhead, memory, loads, plotted, jvm_seconds, code))
+    write_results(
+        args.report,
+        __file__,
+        figures(overhead, memory),
+        series={"memory_mib_vs_batch": memory_series(memory)},
+        loads=loads,
+        quick=args.quick,
+    )
+    if args.quick:
+        return 0  # a smoke run: too few batches to judge either target
     ok = True
     if overhead is not None:
         ok &= all(median(x.share for x in pick(overhead.batches, dataset=d, mode="on")) <= TARGET_SHARE

@@ -1,5 +1,6 @@
 """What every benchmark shares: the machine's description, medians and percentiles, markdown tables,
-the command that made a report, the CLI's environment, an in-process SparkSession, and writing a report.
+the command that made a report, the CLI's environment, an in-process SparkSession, where reports and
+scratch go (a quick run never in bench/reports), and writing a report and its results JSON.
 
 Benchmarks are scripts run as ``.venv/bin/python bench/<name>.py``, so this directory is on ``sys.path``
 and they import this module as ``common``.
@@ -8,14 +9,17 @@ and they import this module as ``common``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import platform
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TextIO
@@ -25,8 +29,14 @@ if TYPE_CHECKING:
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-REPORTS = BENCH / "reports"
+# The interpreter's own bin/, not ROOT/.venv: a git worktree runs the main checkout's virtualenv.
+VENV_BIN = Path(sys.executable).parent
+REPORTS = BENCH / "reports"  # the full runs' reports, committed; a quick run never writes here
+WORK = BENCH / "out"  # scratch (git-ignored): generated data, tables, checkpoints
+REPORTS_ENV = "SPARKIFY_BENCH_REPORTS"  # set by bench/suite.py: where every report of a suite run goes
+WORK_ENV = "SPARKIFY_BENCH_WORK"
+QUICK_ROOT = Path(tempfile.gettempdir()) / "sparkify-bench-quick"  # a quick run's default home
+RESULTS_SCHEMA = 1  # bumped when the results JSON changes shape (bench/report.py reads it)
 STAMP_PREFIX = "+{:7.1f}s | "  # on every stderr line a bench keeps: seconds since the job started
 
 
@@ -40,6 +50,7 @@ def machine() -> dict[str, str]:
     meminfo = Path("/proc/meminfo").read_text().splitlines()
     mem_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+    java = [line for line in java if not line.startswith("Picked up")]  # JAVA_TOOL_OPTIONS' notice
     return {
         "CPUs (nproc)": str(len(os.sched_getaffinity(0))),
         "memory": f"{mem_kb / 2**20:,.1f} GiB",
@@ -83,6 +94,123 @@ def write_report(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     say(f"report written to {path}")
+
+
+def reports_dir(quick: bool = False) -> Path:
+    """Where a report goes: ``$SPARKIFY_BENCH_REPORTS`` if set, else bench/reports (a quick run: a temp
+    dir, as its figures are smoke, not measurements)."""
+    if os.environ.get(REPORTS_ENV):
+        return Path(os.environ[REPORTS_ENV])
+    return QUICK_ROOT / "reports" if quick else REPORTS
+
+
+def report_path(given: Path | None, name: str, quick: bool = False) -> Path:
+    """The report a run writes: ``--report`` if given, else ``name`` in :func:`reports_dir`.
+
+    Raises SystemExit for a quick run aimed at bench/reports, whatever chose it: those files are the
+    full runs' figures, which the README quotes.
+    """
+    path = given or reports_dir(quick) / name
+    if quick and path.resolve().parent == REPORTS.resolve():
+        raise SystemExit(f"a --quick run never writes into {REPORTS}: choose --report or ${REPORTS_ENV}")
+    return path
+
+
+def work_path(given: Path | None, name: str, quick: bool = False) -> Path:
+    """A run's scratch directory: ``--work`` if given, else ``name`` under ``$SPARKIFY_BENCH_WORK`` or
+    bench/out (a quick run: a temp dir, so it never clears a full run's tables)."""
+    if given is not None:
+        return given
+    if os.environ.get(WORK_ENV):
+        return Path(os.environ[WORK_ENV]) / name
+    return (QUICK_ROOT / "work" if quick else WORK) / name
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One headline figure of a benchmark, as bench/REPORT.md tabulates it.
+
+    ``value`` is the headline (a comparison: the ratio of the two sides' medians); ``min`` the same over
+    the rounds' minimums, where rounds exist. ``None`` means not measurable in this run (a job failed).
+    ``target`` is the SPEC's words ("≤ 1.5×"), ``met`` whether this run met it (``None``: no target, or
+    a quick run, whose tiny data says nothing about one).
+    """
+
+    name: str
+    value: float | None
+    unit: str
+    target: str | None = None
+    met: bool | None = None
+    min: float | None = None
+    note: str = ""
+
+
+def at_most(value: float | None, limit: float) -> bool | None:
+    """Whether ``value`` is within ``limit`` (``None`` when there is no value to judge)."""
+    return None if value is None or math.isnan(value) else value <= limit
+
+
+def ratio_of(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator, or ``None`` when either is missing, NaN or the denominator is 0."""
+    if numerator is None or denominator is None or not denominator:
+        return None
+    result = numerator / denominator
+    return None if math.isnan(result) else result
+
+
+def xy_series(x: str, y: str, lines: Mapping[str, Iterable[tuple[float, float]]]) -> dict[str, object]:
+    """A series of (x, y) points per line, e.g. MERGE seconds against table rows, per variant."""
+    return {"kind": "xy", "x": x, "y": y, "lines": {k: [list(p) for p in v] for k, v in lines.items()}}
+
+
+def samples_series(unit: str, lines: Mapping[str, Iterable[float]]) -> dict[str, object]:
+    """A distribution per line, e.g. freshness seconds per dripped file, with GX on and off."""
+    return {"kind": "samples", "unit": unit, "lines": {k: list(v) for k, v in lines.items()}}
+
+
+def finite(value: object) -> object:
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+def write_results(
+    report: Path,
+    script: str,
+    figures: Sequence[Figure],
+    *,
+    series: Mapping[str, object] | None = None,
+    loads: Sequence[str] = (),
+    quick: bool = False,
+) -> Path:
+    """Write the run's results beside its markdown report (``x.md`` → ``x.json``): what bench/report.py
+    tabulates and plots. A quick run's ``met`` are all ``None``: it measures nothing against a target.
+
+    Example: ``write_results(args.report, __file__, [Figure("p95", 8.2, "s", "≤ 10 s", True)])``
+    """
+    results = {
+        "schema": RESULTS_SCHEMA,
+        "benchmark": report.stem,
+        "script": f"bench/{Path(script).name}",
+        "command": bench_command(script),
+        "report": report.name,
+        "finished_at": f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ}",
+        "quick": quick,
+        "machine": machine(),
+        "loads": [*loads, f"at the end: {load_average()}"],
+        "figures": [asdict(f) | ({"met": None} if quick else {}) for f in figures],
+        "series": dict(series or {}),
+    }
+    path = report.with_suffix(".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(finite(results), indent=1, ensure_ascii=False) + "\n")
+    say(f"results written to {path}")
+    return path
 
 
 def median(values: Iterable[float]) -> float:

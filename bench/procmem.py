@@ -1,4 +1,4 @@
-"""Peak resident memory of a process tree, sampled from /proc (psutil is not a dependency).
+"""Peak resident memory and CPU time of a process tree, sampled from /proc (psutil is not a dependency).
 
 A PySpark job is a Python process plus a JVM child (plus Python workers under the JVM), so the
 memory a job costs is the summed RSS of the whole tree, not the RSS of the process we started.
@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROC = Path("/proc")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def parent_pids() -> dict[int, int]:
@@ -48,6 +49,26 @@ def descendants(root: int, parents: dict[int, int]) -> set[int]:
     return tree
 
 
+def started_at(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), to tell it from a later process given the same pid;
+    ``None`` when it is gone."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[19])  # field 22, starttime
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used so far; 0 when it is gone."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15, utime and stime
+
+
 def rss_bytes(pid: int) -> int:
     """VmRSS of ``pid`` in bytes; 0 when it is gone or a zombie (no VmRSS line)."""
     try:
@@ -66,6 +87,13 @@ class TreeMemory:
     peak_bytes: int = 0  # largest summed RSS of the tree at one sample
     peak_processes: int = 0  # processes in the tree at that sample
     samples: int = 0
+    # CPU seconds of every process seen in the tree, as of its last sample: unlike wall time, barely moved
+    # by other work on the machine (a process that lived between two samples is missed).
+    cpu_by_process: dict[tuple[int, int | None], float] = field(default_factory=dict)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu_by_process.values())
 
 
 class TreeSampler:
@@ -97,6 +125,10 @@ class TreeSampler:
     def sample(self) -> None:
         tree = descendants(self.root, parent_pids())
         total = sum(rss_bytes(pid) for pid in tree)
+        for pid in tree:
+            used = cpu_seconds(pid)
+            if used:  # 0: gone since the listing (keep what it had used)
+                self.result.cpu_by_process[pid, started_at(pid)] = used
         self.result.samples += 1
         if total > self.result.peak_bytes:
             self.result.peak_bytes = total
