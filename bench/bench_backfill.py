@@ -13,6 +13,7 @@ Prints the figures and writes bench/reports/backfill.md and backfill.json (for b
 run; the per-run logs stay under the work dir).
 
     .venv/bin/python bench/bench_backfill.py [--songs 10000 --users 2000 --days 30 --repeat 1] [--quick]
+    .venv/bin/python bench/bench_backfill.py --small [--repeat 5]   # reports/backfill_small.md
 """
 
 from __future__ import annotations
@@ -56,10 +57,11 @@ from sparkify.synthetic import generate_dataset
 
 TARGET_RATIO = 1.0  # at the SPEC's scale
 SMALL_TARGET_RATIO = 1.5  # the SPEC's target on a small dataset
-MIN_EVENTS = 1_000_000  # the SPEC's scale; smaller runs are for debugging and say so
+MIN_EVENTS = 1_000_000  # the SPEC's scale; below it, the SPEC's small-dataset target applies
 MIN_SONG_FILES = 10_000
 PARAMS_FILE = "_bench_params.json"
 JOBS = ("naive", "copy", "backfill")  # the order of each round
+SMALL = {"songs": 71, "users": 40, "days": 10}  # generate_dataset's knobs for about 8,000 events
 TAIL_LINES = 40
 
 
@@ -101,12 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per job before it is killed")
     parser.add_argument("--keep-output", action="store_true", help="keep each run's tables (disk!)")
     parser.add_argument("--report", type=Path, help="default: bench/reports/backfill.md")
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help=f"the SPEC's small dataset ({SMALL['songs']} song files and about 8,000 events, the size of "
+        "the Udacity sample), into backfill_small.md",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 50 songs, 10 users, 2 days, 1 round")
     args = parser.parse_args(argv)
+    name = "backfill_small" if args.small else "backfill"
+    if args.small:
+        args.songs, args.users, args.days = SMALL["songs"], SMALL["users"], SMALL["days"]
     if args.quick:
         args.songs, args.users, args.days, args.repeat = 50, 10, 2, 1
-    args.report = report_path(args.report, "backfill.md", args.quick)
-    args.work = work_path(args.work, "backfill", args.quick)
+    args.report = report_path(args.report, f"{name}.md", args.quick)
+    args.work = work_path(args.work, name, args.quick)
     if args.repeat < 1:
         parser.error(f"--repeat must be >= 1, got {args.repeat}")
 
@@ -123,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{stats.event_files:,} event files, {stats.bytes / 2**20:,.0f} MiB"
     )
     if stats.events < MIN_EVENTS:
-        say(f"note: {stats.events:,} events is below the SPEC's {MIN_EVENTS:,}; figures are for debugging")
+        say(f"note: {stats.events:,} events is below the SPEC's {MIN_EVENTS:,}: judged as a small dataset")
 
     runs_dir = work / "runs"
     shutil.rmtree(runs_dir, ignore_errors=True)
@@ -326,8 +337,9 @@ def render_report(results: list[RunResult], stats: DataStats, data: Path, args: 
     ]
     if stats.events < MIN_EVENTS or stats.song_files < MIN_SONG_FILES:
         lines += [
-            f"**Below the SPEC's scale (≥ {MIN_EVENTS:,} events, ≥ {MIN_SONG_FILES:,} song files): "
-            "debugging figures only.**",
+            f"Below the SPEC's scale (≥ {MIN_EVENTS:,} events, ≥ {MIN_SONG_FILES:,} song files): judged "
+            f"against its target for a small dataset (≤ {SMALL_TARGET_RATIO:g}×), where the fixed costs "
+            "of a job (the JVM, the tables, each Delta commit) weigh most.",
             "",
         ]
     lines += ["## Result", ""]
