@@ -131,11 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="default: bench/out/discovery")
     parser.add_argument("--report", type=Path, help="default: bench/reports/discovery.md")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 50 and 500 files, 1 round, idle reports every 1 s"
+        "--quick", action="store_true", help="smoke run: 20 and 100 files, 1 round, idle reports every 1 s"
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.sizes, args.rounds = [50, 500], 1
+        args.sizes, args.rounds = [20, 100], 1
     args.report = report_path(args.report, "discovery.md", args.quick)
     args.work = work_path(args.work, "discovery", args.quick)
     if args.rounds < 1:
