@@ -131,11 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="default: bench/out/discovery")
     parser.add_argument("--report", type=Path, help="default: bench/reports/discovery.md")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 50 and 500 files, 1 round, idle reports every 1 s"
+        "--quick",
+        action="store_true",
+        help="smoke run: 20 and 100 files, 1 round, 1 steady trigger, idle reports every 1 s",
     )
     args = parser.parse_args(argv)
+    args.steady = STEADY_SAMPLES
     if args.quick:
-        args.sizes, args.rounds = [50, 500], 1
+        args.sizes, args.rounds, args.steady = [20, 100], 1, 1
     args.report = report_path(args.report, "discovery.md", args.quick)
     args.work = work_path(args.work, "discovery", args.quick)
     if args.rounds < 1:
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         order = setups if round_no % 2 else setups[::-1]
         for setup in order:
             triggers.append(restart_run(spark, setup, max_files, next(names), round_no))
-            triggers += steady_triggers(spark, setup, max_files, names, round_no)
+            triggers += steady_triggers(spark, setup, max_files, names, round_no, args.steady)
         loads.append(f"after round {round_no}: {load_average()}")
     spark.stop()
 
@@ -341,15 +344,16 @@ def restart_run(spark: SparkSession, setup: Setup, max_files: int, relpath: str,
 
 
 def steady_triggers(
-    spark: SparkSession, setup: Setup, max_files: int, names: Iterator[str], round_no: int
+    spark: SparkSession, setup: Setup, max_files: int, names: Iterator[str], round_no: int, samples: int
 ) -> list[Trigger]:
-    """A processingTime query, as the stream job runs: time the triggers that take one new file each,
-    then keep it idle until Spark reports an idle trigger (it does every 10 s): a listing with no news."""
+    """A processingTime query, as the stream job runs: time ``samples`` triggers that take one new file
+    each, then keep it idle until Spark reports an idle trigger (it does every 10 s): a listing with no
+    news."""
     query = start(spark, setup, max_files, {"processingTime": TRIGGER})
     results = []
     try:
         wait_for(lambda: "Waiting" in query.status["message"] and not query.status["isTriggerActive"], query)
-        for _ in range(STEADY_SAMPLES):
+        for _ in range(samples):
             before = len(query.recentProgress)
             in_prefix = count_files(setup.landing)[0] + 1
             load = os.getloadavg()[0]
@@ -463,7 +467,7 @@ def render_report(
         "run (batch 1). A file source commits a batch, and with `cleanSource` archives its files, only when "
         "it plans the next batch, so the second run is where the archive setups move their N files out.",
         f"- `steady`: a `processingTime={TRIGGER!r}` query, as `sparkify stream` runs: land 1 file, time the "
-        f"trigger that takes it, {STEADY_SAMPLES} per query start; then wait for Spark's next idle report "
+        f"trigger that takes it, {args.steady} per query start; then wait for Spark's next idle report "
         "(one every 10 s; every second in a `--quick` run), a trigger that listed the prefix and found "
         "nothing (`idle`). `latestOffset` is the listing of the prefix, which every trigger does, new "
         "files or not; wall is landing → that trigger's report (includes up to one trigger interval of "

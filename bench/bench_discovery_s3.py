@@ -233,13 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         help="write the N seeded landed_files rows one file per this many (as drains would leave them at "
         "least); 0: one append as Spark splits it (a few files)",
     )
-    parser.add_argument("--quick", action="store_true", help="sizes 100 and 1000, 1 round, 2 samples")
+    parser.add_argument("--quick", action="store_true", help="sizes 20 and 100, 1 round, 1 sample")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--work", type=Path, help="default: bench/out/discovery_s3")
     parser.add_argument("--report", type=Path, help="default: bench/reports/discovery_s3.md")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sizes, args.listing_sizes, args.rounds, args.samples = [100, 1_000], [100, 1_000], 1, 2
+        args.sizes, args.listing_sizes, args.rounds, args.samples = [20, 100], [20, 100], 1, 1
     args.report = report_path(args.report, "discovery_s3.md", args.quick)
     args.work = work_path(args.work, "discovery_s3", args.quick)
     if args.rounds < 1 or args.samples < 1:

@@ -12,9 +12,10 @@ written again as a stream writes it: ``--commits`` appends in time order, each o
 
 Each query runs on each copy, the copies in a rotating order every round, in one Spark session (a
 fresh DataFrame each time, so each run reads the Delta log and the files again). Every copy must give the
-same answer (checked each round). Prints the figures and writes bench/reports/maintain.md.
+same answer (checked each round). Prints the figures and writes bench/reports/maintain.md (and
+maintain.json, for bench/suite.py).
 
-    .venv/bin/python bench/bench_maintain.py [--users 1000] [--days 30] [--commits 400] [--rounds 5]
+    .venv/bin/python bench/bench_maintain.py [--users 1000] [--days 30] [--commits 400] [--rounds 5] [--quick]
 """
 
 from __future__ import annotations
@@ -22,22 +23,25 @@ from __future__ import annotations
 import argparse
 import io
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import pyspark.sql.functions as F
 from common import (
-    REPORTS,
+    Figure,
     load_average,
     local_spark,
     machine_section,
     md_table,
     median,
+    ratio_of,
     report_header,
+    report_path,
     say,
     sparkify_env,
+    work_path,
     write_report,
+    write_results,
 )
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
@@ -48,7 +52,6 @@ from sparkify.ops.maintain import check_retention, maintain_table
 from sparkify.synthetic import generate_dataset
 from sparkify.tables import SONGPLAYS, create_table
 
-REPORT = REPORTS / "maintain.md"
 QUERIES = {
     "one user's plays": "SELECT COUNT(*) AS plays, MIN(start_time) AS first FROM {t} WHERE user_id = {user}",
     "top 10 songs": "SELECT song_id, COUNT(*) AS plays FROM {t} WHERE song_id IS NOT NULL "
@@ -93,10 +96,21 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--commits", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--work", type=Path, help="scratch, removed after (default: bench/out/maintain)")
+    parser.add_argument("--report", type=Path, help="default: bench/reports/maintain.md")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 30 songs, 10 users, 2 days, 5 appends, 1 round"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.songs, args.users, args.days, args.commits, args.rounds = 30, 10, 2, 5, 1
+    if min(args.users, args.songs, args.days, args.commits, args.rounds) < 1:
+        parser.error("--users, --songs, --days, --commits and --rounds must be at least 1")
+    args.report = report_path(args.report, "maintain.md", args.quick)
+    root = work_path(args.work, "maintain", args.quick).resolve()
+    shutil.rmtree(root, ignore_errors=True)
     loads = [f"start: {load_average()}"]
     spark = local_spark("bench-maintain")
-    root = Path(tempfile.mkdtemp(prefix="bench-maintain-"))
     try:
         base = lake_config(root / "base")
         say(f"generating {args.users} users x {args.days} days into {root}")
@@ -142,14 +156,19 @@ def main() -> None:
                 t = timings[(query, name)]
                 ratio = median(t) / base_median
                 rows.append([query, name, f"{min(t):.3f}", f"{median(t):.3f}", f"{ratio:.2f}"])
+        files = {
+            "as streamed": streamed_files,
+            "maintained": done.files_after,
+            "Z-ordered": file_count(spark, path["Z-ordered"]),
+        }
         lines = report_header("OPTIMIZE before and after: analyst queries on songplays", __file__)
         lines += [
             f"Data: `generate_dataset(seed=7, songs={args.songs}, users={args.users}, days={args.days})`, "
             f"backfilled; songplays ({plays:,} rows) written again in {args.commits} time-ordered appends "
             "as a stream would (see the script's docstring).",
             "",
-            f"Files in songplays: as streamed {streamed_files:,}; maintained {done.files_after:,} "
-            f"(maintain {done.seconds:.1f} s); Z-ordered {file_count(spark, path['Z-ordered']):,} "
+            f"Files in songplays: as streamed {files['as streamed']:,}; maintained {files['maintained']:,} "
+            f"(maintain {done.seconds:.1f} s); Z-ordered {files['Z-ordered']:,} "
             f"(OPTIMIZE ZORDER BY user_id {zorder_s:.1f} s).",
             "",
             f"Seconds per query in one Spark session, {args.rounds} rounds, the copies in rotating order; "
@@ -159,9 +178,29 @@ def main() -> None:
             "",
             *machine_section(loads),
         ]
-        write_report(REPORT, "\n".join(lines) + "\n")
+        write_report(args.report, "\n".join(lines) + "\n")
+        write_results(args.report, __file__, figures(timings, files), loads=loads, quick=args.quick)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def figures(timings: dict[tuple[str, str], list[float]], files: dict[str, int]) -> list[Figure]:
+    """Per query, each rewritten copy's time / the streamed one's (of medians; of minimums); the files
+    in each copy. No targets: what maintain buys is reported, not judged."""
+    out = [Figure(f"files in songplays, {name}", count, "files") for name, count in files.items()]
+    for query in QUERIES:
+        base = timings[(query, "as streamed")]
+        for name in COPIES[1:]:
+            t = timings[(query, name)]
+            out.append(
+                Figure(
+                    f"{query}: {name} / as streamed",
+                    ratio_of(median(t), median(base)),
+                    "×",
+                    min=ratio_of(min(t), min(base)),
+                )
+            )
+    return out
 
 
 if __name__ == "__main__":

@@ -12,9 +12,16 @@ Each measurement is a fresh `python -m sparkify.ops.cli query SQL --format csv -
 the `sparkify` script runs; a fresh process is what a user pays, JVM start and all), timed from spawn to
 its first data row on stdout (`PYTHONUNBUFFERED=1`: a row reaches the pipe when printed, as a terminal
 shows it), and to its exit. Engines alternate, the order reversed every other round; each query's
-answers must be the same on both engines.
+answers must be the same on both engines. Prints the figures and writes bench/reports/query.md (and
+query.json, for bench/suite.py).
 
-    .venv/bin/python bench/bench_query.py [--rounds 5] [--lake DIR]
+``--quick`` (a smoke run): a tiny world (40 songs, 10 users, 2 days) backfilled once into the run's
+scratch directory, the moment taken after that backfill (so the time-travel query resolves each table to
+the version that backfill left: the same resolution, with nothing later to leave out), and one round of
+the time-travel query alone (the one that reads three tables as of a moment; each Spark run is a JVM of
+its own, each backfill another); no verdict.
+
+    .venv/bin/python bench/bench_query.py [--rounds 5] [--lake DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,24 +39,30 @@ from importlib import metadata
 from pathlib import Path
 
 from common import (
-    REPORTS,
     ROOT,
+    Figure,
+    at_most,
     child_env,
     load_average,
     machine_section,
     md_table,
     median,
+    ratio_of,
     report_header,
+    report_path,
     say,
     sparkify_env,
+    work_path,
     write_report,
+    write_results,
 )
 
-REPORT = REPORTS / "query.md"
 TARGET_RATIO = 0.3
 ENGINES = ("duckdb", "spark")
 WORLD = {"songs": "400", "users": "60", "days": "14"}  # sparkify/ops/demo.py's WORLD
 DRIP_TICKS = 3
+QUICK_WORLD = {"songs": "40", "users": "10", "days": "2"}
+QUICK_DRIP_TICKS = 0  # no drip, no second backfill
 QUERIES = {
     "count": "SELECT COUNT(*) AS plays FROM songplays",
     "top songs (3-table join)": (
@@ -62,28 +76,42 @@ QUERIES = {
     ),
 }
 TIME_TRAVEL = "time travel (plays by level, as of the first backfill)"
+# (query, engine) → (seconds to the first row, seconds to the exit) of each run
+Samples = dict[tuple[str, str], list[tuple[float, float]]]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--lake", type=Path, help="build the lake here, or reuse the one built there before")
+    parser.add_argument("--report", type=Path, help="default: bench/reports/query.md")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: a tiny lake, 1 round of the time-travel query"
+    )
     args = parser.parse_args(argv)
-    if args.rounds < 3:
+    args.world, args.drip_ticks, args.queries = WORLD, DRIP_TICKS, QUERIES
+    if args.quick:
+        args.rounds, args.world, args.drip_ticks = 1, QUICK_WORLD, QUICK_DRIP_TICKS
+        args.queries = {TIME_TRAVEL: QUERIES[TIME_TRAVEL]}
+        if args.lake is None:  # built afresh in the run's scratch (the suite keeps it if the run fails)
+            args.lake = work_path(None, "query", quick=True)
+            shutil.rmtree(args.lake, ignore_errors=True)
+    elif args.rounds < 3:
         parser.error("--rounds: at least 3")
+    args.report = report_path(args.report, "query.md", args.quick)
 
     loads = [f"start: {load_average()}"]
     with tempfile.TemporaryDirectory(prefix="bench-query-") as scratch:
         root = (args.lake or Path(scratch)).resolve()
         env = child_env({**lake_env(root), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
-        moment = build_lake(root, env)
+        moment = build_lake(root, env, args.world, args.drip_ticks)
         loads.append(f"after building (or finding) the lake: {load_average()}")
         lake = describe_lake(root, env)
-        samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        samples: Samples = {}
         answers: dict[tuple[str, str], str] = {}
         for round_ in range(args.rounds):
             engines = ENGINES if round_ % 2 == 0 else ENGINES[::-1]
-            for name, sql in QUERIES.items():
+            for name, sql in args.queries.items():
                 extra = ["--as-of-timestamp", moment] if name == TIME_TRAVEL else []
                 for engine in engines:
                     first, total, out = time_query(env, [sql, *extra, "--engine", engine])
@@ -92,12 +120,33 @@ def main(argv: list[str] | None = None) -> None:
                         raise SystemExit(f"{name} on {engine}: answers differ between rounds")
             say(f"round {round_ + 1}/{args.rounds} done")
             loads.append(f"after round {round_ + 1}: {load_average()}")
-        for name in QUERIES:
+        for name in args.queries:
             if answers[(name, "duckdb")] != answers[(name, "spark")]:
                 raise SystemExit(
                     f"{name}: the engines disagree:\n{answers[(name, 'duckdb')]}\n{answers[(name, 'spark')]}"
                 )
-    write_report(REPORT, report(args, lake, moment, samples, answers, loads))
+    write_report(args.report, report(args, lake, moment, samples, answers, loads))
+    write_results(args.report, __file__, figures(args.queries, samples), loads=loads, quick=args.quick)
+
+
+def figures(queries: dict[str, str], samples: Samples) -> list[Figure]:
+    """Per query, time to first row DuckDB / Spark (of medians; of minimums), against the target."""
+    out = []
+    for name in queries:
+        duckdb, spark = ([s[0] for s in samples[(name, engine)]] for engine in ENGINES)
+        ratio = ratio_of(median(duckdb), median(spark))
+        out.append(
+            Figure(
+                f"time to first row, DuckDB / Spark: {name}",
+                ratio,
+                "×",
+                f"≤ {TARGET_RATIO}×",
+                at_most(ratio, TARGET_RATIO),
+                min=ratio_of(min(duckdb), min(spark)),
+                note=f"medians {median(duckdb):.2f} s / {median(spark):.2f} s",
+            )
+        )
+    return out
 
 
 def lake_env(root: Path) -> dict[str, str]:
@@ -114,36 +163,43 @@ def cli(env: dict[str, str], *argv: str) -> str:
     return done.stdout
 
 
-def build_lake(root: Path, env: dict[str, str]) -> str:
-    """Build the demo's lake under ``root`` (or reuse it); return the moment between its two backfills."""
+def build_lake(root: Path, env: dict[str, str], world: dict[str, str], drip_ticks: int) -> str:
+    """Build ``world``'s lake under ``root`` (or reuse it); return the moment after its first backfill (and
+    before the second, which ``drip_ticks`` more days dripped get; none if 0)."""
     marker = root / "bench_query.json"
     if marker.exists():
         say(f"reusing the lake at {root}")
         return str(json.loads(marker.read_text())["moment"])
     landing = str(root / "landing")
-    knobs = [f"--{k}={v}" for k, v in WORLD.items()]
-    say("generating the demo's world, then backfilling it")
+    knobs = [f"--{k}={v}" for k, v in world.items()]
+    say(f"generating a world of {', '.join(f'{v} {k}' for k, v in world.items())}, then backfilling it")
     cli(env, "generate", "--out", landing, *knobs)
     cli(env, "backfill")
     time.sleep(1.0)
     moment = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     time.sleep(1.0)
-    say(f"dripping {DRIP_TICKS} more days, then a second backfill")
-    cli(env, "generate", "--out", landing, *knobs, "--drip", f"--max-ticks={DRIP_TICKS}", "--interval=0")
-    cli(env, "backfill")
+    if drip_ticks:
+        say(f"dripping {drip_ticks} more day(s), then a second backfill")
+        cli(env, "generate", "--out", landing, *knobs, "--drip", f"--max-ticks={drip_ticks}", "--interval=0")
+        cli(env, "backfill")
     marker.write_text(json.dumps({"moment": moment}))
     return moment
 
 
+DESCRIBED = ("songplays", "users", "songs", "artists")
+
+
 def describe_lake(root: Path, env: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(table, rows now, its versions) for the tables the queries read, through the default engine."""
+    """(table, rows now, its versions) for the tables the queries read: the counts in one process of the
+    default engine."""
     from deltalake import DeltaTable
 
+    sql = " UNION ALL ".join(f"SELECT '{t}' AS t, COUNT(*) AS n FROM {t}" for t in DESCRIBED)
+    counts = dict(line.split(",") for line in cli(env, "query", sql, "--format", "csv").splitlines()[1:])
     rows = []
-    for table in ("songplays", "users", "songs", "artists"):
-        count = cli(env, "query", f"SELECT COUNT(*) FROM {table}", "--format", "csv").splitlines()[1]
+    for table in DESCRIBED:
         versions = DeltaTable(str(root / "tables" / table)).version() + 1
-        rows.append((table, f"{int(count):,}", str(versions)))
+        rows.append((table, f"{int(counts[table]):,}", str(versions)))
     return rows
 
 
@@ -179,13 +235,13 @@ def report(
     args: argparse.Namespace,
     lake: list[tuple[str, str, str]],
     moment: str,
-    samples: dict[tuple[str, str], list[tuple[float, float]]],
+    samples: Samples,
     answers: dict[tuple[str, str], str],
     loads: list[str],
 ) -> str:
     rows = []
     ratios = []
-    for name in QUERIES:
+    for name in args.queries:
         firsts = {engine: [s[0] for s in samples[(name, engine)]] for engine in ENGINES}
         totals = {engine: [s[1] for s in samples[(name, engine)]] for engine in ENGINES}
         ratio_min = min(firsts["duckdb"]) / min(firsts["spark"])
@@ -208,7 +264,7 @@ def report(
         f"Target: the default engine's time to first row ≤ {TARGET_RATIO}× Spark's. **{verdict}**: the "
         f"largest median ratio is {max(ratios):.3f}×.",
         "",
-        f"{args.rounds} rounds; in each, every query ran once on each engine, alternating (the order "
+        f"{args.rounds} round(s); in each, every query ran once on each engine, alternating (the order "
         "reversed every other round). Each run is a fresh `python -m sparkify.ops.cli query SQL --format csv "
         "--engine E` process: time to first row is from spawning it to its first data row on stdout "
         "(`PYTHONUNBUFFERED=1`), so it includes Python's start, the imports and, for Spark, the JVM's start "
@@ -229,7 +285,7 @@ def report(
         "The answers were the same on both engines, in every round:",
         "",
     ]
-    for name in QUERIES:
+    for name in args.queries:
         sql = QUERIES[name] + (f"  --as-of-timestamp {moment}" if name == TIME_TRAVEL else "")
         lines += [
             f"- {name}: `{sql}`",
@@ -242,9 +298,14 @@ def report(
     lines += [
         "## Data",
         "",
-        f"The demo's world ({', '.join(f'{k} {v}' for k, v in WORLD.items())}) generated and backfilled "
-        f"with the CLI, then {DRIP_TICKS} more days dripped and backfilled again; the time-travel moment "
-        f"({moment}) lies between the two backfills. Tables as the queries read them now:",
+        f"A world of {', '.join(f'{k} {v}' for k, v in args.world.items())} generated and backfilled "
+        + (
+            f"with the CLI, then {args.drip_ticks} more day(s) dripped and backfilled again; the time-travel "
+            f"moment ({moment}) lies between the two backfills."
+            if args.drip_ticks
+            else f"with the CLI (a quick run: once); the time-travel moment ({moment}) follows that backfill."
+        )
+        + " Tables as the queries read them now:",
         "",
         *md_table(("table", "rows", "versions"), lake),
         "",

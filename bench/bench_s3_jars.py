@@ -21,9 +21,15 @@ transfer manager, credential providers, TLS, Delta, against moto) on the jar lis
 and keeps the first check that fails and its error. Also runs the probe on the whole set, on the bundle,
 and on the set plus ``sts`` (the credential providers that need it).
 
-Prints its figures, writes bench/reports/s3_jars.md (or s3_jars_needed.md); never asserts a time.
+Prints its figures, writes bench/reports/s3_jars.md (or s3_jars_needed.md) and its results JSON beside it
+(for bench/suite.py); never asserts a time.
 
-    .venv/bin/python bench/bench_s3_jars.py [--rounds 2]
+``--quick`` (a smoke run): the ``modules`` variant alone, started once from the Ivy directory every
+sparkify session uses (``SPARKIFY_IVY_DIR``, by default ~/.cache/sparkify/ivy), which the pipeline's S3
+sessions have resolved into already (else this start resolves the modules there, about 100 MB, once): no
+empty Ivy directory (the bundle alone is 736 MB), no ``--drop-each``.
+
+    .venv/bin/python bench/bench_s3_jars.py [--rounds 2] [--quick]
     .venv/bin/python bench/bench_s3_jars.py --drop-each
 
 (From a git worktree, add ``PYTHONPATH=.``: a script's own directory, not the working one, heads
@@ -47,14 +53,18 @@ from urllib.parse import urlparse
 
 from common import (
     BENCH,
-    REPORTS,
+    Figure,
     load_average,
     machine_section,
     md_table,
     median,
+    ratio_of,
     report_header,
+    report_path,
     say,
+    work_path,
     write_report,
+    write_results,
 )
 
 VARIANTS = ("bundle", "modules")
@@ -105,10 +115,10 @@ def start_once(variant: str) -> dict[str, Any]:
 class Start:
     variant: str
     round_no: int
-    first_s: float
+    first_s: float | None  # None: no start from an empty Ivy directory (a quick run)
     cached_s: float
-    downloaded: int  # bytes under the Ivy directory's cache/
-    on_disk: int  # bytes under the whole Ivy directory
+    downloaded: int | None  # bytes under the Ivy directory's cache/ (None: a shared Ivy directory)
+    on_disk: int | None  # bytes under the whole Ivy directory
     jars: int
     jar_bytes: int
     sdk_jars: int
@@ -132,33 +142,92 @@ def run_start(variant: str, ivy: Path) -> dict[str, Any]:
 
 
 def measure(variant: str, round_no: int, work: Path) -> Start:
-    from sparkify.session import manifest_path
-
+    """Start ``variant`` from an empty Ivy directory (resolution and download), then from the jar list that
+    start remembered; its sizes. The directory is removed after."""
     ivy = work / f"ivy-{variant}"
     shutil.rmtree(ivy, ignore_errors=True)
     first = run_start(variant, ivy)
     cached = run_start(variant, ivy)
     if not first["resolved"] or cached["resolved"]:
         raise RuntimeError(f"{variant}: expected a resolution, then a start from the remembered list")
-    packages, excludes = variant_jars(variant)
-    jars = [Path(j) for j in manifest_path(packages, ivy, excludes).read_text().split()]
-    sdk = [j for j in jars if j.name.startswith(SDK_JAR_PREFIXES)]
-    start = Start(
-        variant, round_no, first["seconds"], cached["seconds"], tree_bytes(ivy / "cache"), tree_bytes(ivy),
-        len(jars), sum(j.stat().st_size for j in jars), len(sdk), sum(j.stat().st_size for j in sdk),
-    )  # fmt: skip
+    start = sized(variant, round_no, ivy, first["seconds"], cached["seconds"], tree_bytes(ivy / "cache"))
     shutil.rmtree(ivy, ignore_errors=True)
     say(f"round {round_no} {variant}: first {start.first_s:.1f} s, cached {start.cached_s:.1f} s, "
-        f"downloaded {start.downloaded / MB:.1f} MB, {start.jars} jars")  # fmt: skip
+        f"downloaded {(start.downloaded or 0) / MB:.1f} MB, {start.jars} jars")  # fmt: skip
     return start
 
 
-def timing_report(starts: list[Start], loads: list[str], rounds: int) -> str:
+def measure_shared(variant: str, ivy: Path) -> Start:
+    """One start of ``variant`` from ``ivy``, a directory others use too (left as it is): from the jar list
+    a previous start remembered, or a resolution into it if none did."""
+    began = run_start(variant, ivy)
+    start = sized(variant, 1, ivy, None, began["seconds"], None)
+    how = "resolved into it" if began["resolved"] else "from the remembered jar list"
+    say(f"{variant}: one start on {ivy} ({how}) {start.cached_s:.1f} s, {start.jars} jars")
+    return start
+
+
+def sized(
+    variant: str, round_no: int, ivy: Path, first_s: float | None, cached_s: float, downloaded: int | None
+) -> Start:
+    """A start's figures, with the sizes of the jars the variant's resolution in ``ivy`` remembered."""
+    from sparkify.session import manifest_path
+
+    packages, excludes = variant_jars(variant)
+    jars = [Path(j) for j in manifest_path(packages, ivy, excludes).read_text().split()]
+    sdk = [j for j in jars if j.name.startswith(SDK_JAR_PREFIXES)]
+    return Start(
+        variant, round_no, first_s, cached_s, downloaded, None if downloaded is None else tree_bytes(ivy),
+        len(jars), sum(j.stat().st_size for j in jars), len(sdk), sum(j.stat().st_size for j in sdk),
+    )  # fmt: skip
+
+
+def mb(value: int | None) -> str:
+    return "–" if value is None else f"{value / MB:.1f}"
+
+
+def timing_figures(starts: list[Start]) -> list[Figure]:
+    """Per variant: MB downloaded, jars loaded and their size, cached start (median; min); the ratios
+    modules / bundle of the downloads and of the cached starts, when both ran."""
+    out = []
+    for variant in dict.fromkeys(s.variant for s in starts):
+        mine = [s for s in starts if s.variant == variant]
+        cached = [s.cached_s for s in mine]
+        one = mine[0]
+        out += [
+            Figure(f"{variant}: jars loaded", one.jars, "jars", note=f"SDK {one.sdk_jars}"),
+            Figure(f"{variant}: jars' size", one.jar_bytes / MB, "MB", note=f"SDK {mb(one.sdk_bytes)} MB"),
+            Figure(f"{variant}: cached start", median(cached), "s", min=min(cached)),
+        ]
+        if one.downloaded is not None:
+            out.append(Figure(f"{variant}: downloaded", one.downloaded / MB, "MB"))
+    if {s.variant for s in starts} == set(VARIANTS):
+
+        def of(variant: str, attr: str) -> list[float]:
+            return [getattr(s, attr) for s in starts if s.variant == variant]
+
+        down_ratio = ratio_of(median(of("modules", "downloaded")), median(of("bundle", "downloaded")))
+        out += [
+            Figure("downloaded, modules / bundle", down_ratio, "×", "the smallest set that works"),
+            Figure(
+                "cached start, modules / bundle",
+                ratio_of(median(of("modules", "cached_s")), median(of("bundle", "cached_s"))),
+                "×",
+                min=ratio_of(min(of("modules", "cached_s")), min(of("bundle", "cached_s"))),
+            ),
+        ]
+    return out
+
+
+def timing_report(starts: list[Start], loads: list[str], rounds: int, quick: bool = False) -> str:
     def summary(variant: str, attr: str) -> str:
         values = [getattr(s, attr) for s in starts if s.variant == variant]
+        if None in values:
+            return "–"
         return f"{min(values):.1f} / {median(values):.1f}"
 
-    by_variant = {v: next(s for s in starts if s.variant == v) for v in VARIANTS}
+    variants = list(dict.fromkeys(s.variant for s in starts))
+    by_variant = {v: next(s for s in starts if s.variant == v) for v in variants}
     lines = report_header("AWS SDK jars for S3A: the bundle against the modules", __file__)
     lines += [
         "Each start is `build_spark(local profile, with_s3=True)` in a fresh child process: *first* from an",
@@ -167,6 +236,14 @@ def timing_report(starts: list[Start], loads: list[str], rounds: int) -> str:
         "it copies every jar into `jars/` too, so the directory holds about twice that. Both variants load",
         "Delta's jars too (the same in both).",
         "",
+    ]
+    if quick:
+        lines += [
+            "A quick run (`--quick`): `modules` alone, one start from the Ivy directory sparkify's sessions",
+            "share (no empty directory, so no first start and nothing downloaded to report).",
+            "",
+        ]
+    lines += [
         "## Sizes",
         "",
         *md_table(
@@ -182,8 +259,8 @@ def timing_report(starts: list[Start], loads: list[str], rounds: int) -> str:
             [
                 (
                     v,
-                    f"{s.downloaded / MB:.1f}",
-                    f"{s.on_disk / MB:.1f}",
+                    mb(s.downloaded),
+                    mb(s.on_disk),
                     s.jars,
                     f"{s.jar_bytes / MB:.1f}",
                     s.sdk_jars,
@@ -197,7 +274,7 @@ def timing_report(starts: list[Start], loads: list[str], rounds: int) -> str:
         "",
         *md_table(
             ["variant", "first start (empty Ivy dir)", "cached start"],
-            [(v, summary(v, "first_s"), summary(v, "cached_s")) for v in VARIANTS],
+            [(v, summary(v, "first_s"), summary(v, "cached_s")) for v in variants],
         ),
         "",
         "Every start:",
@@ -205,7 +282,13 @@ def timing_report(starts: list[Start], loads: list[str], rounds: int) -> str:
         *md_table(
             ["round", "variant", "first (s)", "cached (s)", "downloaded (MB)"],
             [
-                (s.round_no, s.variant, f"{s.first_s:.1f}", f"{s.cached_s:.1f}", f"{s.downloaded / MB:.1f}")
+                (
+                    s.round_no,
+                    s.variant,
+                    "–" if s.first_s is None else f"{s.first_s:.1f}",
+                    f"{s.cached_s:.1f}",
+                    mb(s.downloaded),
+                )
                 for s in starts
             ],
         ),
@@ -244,7 +327,8 @@ def first_failure(results: list[dict[str, Any]]) -> str:
     return f"`{failed['check']}`: {failed['error']}" if failed else "every check passed"
 
 
-def drop_each(work: Path, loads: list[str]) -> str:
+def drop_each(work: Path, loads: list[str]) -> tuple[str, list[Figure]]:
+    """The report of the probes without each jar, and its figures."""
     from sparkify.session import AWS_SDK_VERSION
 
     modules, modules_excludes = variant_jars("modules")
@@ -317,34 +401,62 @@ def drop_each(work: Path, loads: list[str]) -> str:
         "",
         *machine_section(loads),
     ]
-    return "\n".join(lines) + "\n"
+    unneeded = [name for name, _, failure in dropped[: len(sdk)] if failure == "every check passed"]
+    figures = [
+        Figure("SDK jars in the modules' set", len(sdk), "jars", note=f"{len(jars)} jars in all"),
+        Figure(
+            "SDK jars no check needs",
+            len(unneeded),
+            "jars",
+            "0 (each kept jar needed)",
+            not unneeded,
+            note=", ".join(unneeded),
+        ),
+    ]
+    return "\n".join(lines) + "\n", figures
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--drop-each", action="store_true", help="prove each SDK jar is needed")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: modules alone, one start from the shared Ivy dir"
+    )
     parser.add_argument("--start", choices=VARIANTS, help=argparse.SUPPRESS)  # the child's one start
-    parser.add_argument("--work", type=Path, default=BENCH / "out" / "s3_jars")
-    parser.add_argument("--report", type=Path)
+    parser.add_argument("--work", type=Path, help="default: bench/out/s3_jars")
+    parser.add_argument("--report", type=Path, help="default: bench/reports/s3_jars.md (s3_jars_needed.md)")
     args = parser.parse_args(argv)
     if args.start:
         print(json.dumps(start_once(args.start)))
         return 0
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
-    work = args.work.resolve()
+    if args.quick and args.drop_each:
+        parser.error("--drop-each has no quick run: it starts a JVM per jar")
+    work = work_path(args.work, "s3_jars", args.quick).resolve()
     work.mkdir(parents=True, exist_ok=True)
     loads = [f"start: {load_average()}"]
     if args.drop_each:
-        write_report(args.report or REPORTS / "s3_jars_needed.md", drop_each(work, loads))
+        report = report_path(args.report, "s3_jars_needed.md")
+        text, figures = drop_each(work, loads)
+        write_report(report, text)
+        write_results(report, __file__, figures, loads=loads)
         return 0
+    report = report_path(args.report, "s3_jars.md", args.quick)
     starts: list[Start] = []
-    for round_no in range(1, args.rounds + 1):
-        for variant in VARIANTS if round_no % 2 else VARIANTS[::-1]:
-            starts.append(measure(variant, round_no, work))
-        loads.append(f"after round {round_no}: {load_average()}")
-    write_report(args.report or REPORTS / "s3_jars.md", timing_report(starts, loads, args.rounds))
+    if args.quick:
+        from sparkify.session import ivy_dir
+
+        args.rounds = 1
+        starts.append(measure_shared("modules", ivy_dir()))
+    else:
+        for round_no in range(1, args.rounds + 1):
+            for variant in VARIANTS if round_no % 2 else VARIANTS[::-1]:
+                starts.append(measure(variant, round_no, work))
+            loads.append(f"after round {round_no}: {load_average()}")
+    write_report(report, timing_report(starts, loads, args.rounds, args.quick))
+    write_results(report, __file__, timing_figures(starts), loads=loads, quick=args.quick)
     return 0
 
 

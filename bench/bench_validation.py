@@ -1010,12 +1010,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="default: bench/out/validation")
     parser.add_argument("--report", type=Path, help="default: bench/reports/validation.md")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 1 round of 1 batch, 20 memory batches; no verdict"
+        "--quick", action="store_true", help="smoke run: 1 round of 1 batch, no warm-up, 6 memory batches"
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.rounds, args.batches, args.warmup, args.users = 1, 1, 1, 20
-        args.memory_batches, args.gc_every = 20, 5
+        args.rounds, args.batches, args.warmup, args.users = 1, 1, 0, 10
+        args.memory_batches, args.gc_every = 6, 3
     args.report = report_path(args.report, "validation.md", args.quick)
     args.work = work_path(args.work, "validation", args.quick)
     if args.memory_batches < 200 and not args.skip_memory:

@@ -151,6 +151,25 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "bench_exactly_once.py",
         "the exactly-once mechanism's cost per micro-batch, beside the previous code and a txn per append",
     ),
+    Benchmark(
+        "query",
+        "bench_query.py",
+        "`sparkify query`'s time to first row, DuckDB (default) against Spark, fresh processes, alternating",
+        full=("--rounds", "5"),
+    ),
+    Benchmark(
+        "maintain",
+        "bench_maintain.py",
+        "analyst queries on songplays as a stream leaves it, after `sparkify maintain`, and Z-ordered",
+        full=tuple(shlex.split("--users 600 --days 20 --songs 1500 --commits 150 --rounds 5")),
+    ),
+    Benchmark(
+        "s3_jars",
+        "bench_s3_jars.py",
+        "S3A's AWS SDK jars, the modules against hadoop-aws's bundle: downloaded, loaded, start time "
+        "(`--drop-each`: each kept jar needed)",
+        full=("--rounds", "3"),
+    ),
 )
 
 

@@ -42,8 +42,20 @@ from report import SUITE_RUN, write_report_md
 # quick run takes minutes on a quiet machine, and over 15 on this one when others load it 15 deep.
 QUICK_TIMEOUT_S = 1800.0
 # Quick runs' JVMs compile with C1 only: C2's compiler threads spend CPU a run of a minute never earns
-# back (a third less CPU for a quick backfill here), and a quick run measures nothing anyway.
-QUICK_JVM = "-XX:TieredStopAtLevel=1"
+# back (a third less CPU for a quick backfill here), and a quick run measures nothing anyway. For the same
+# reason their Spark sessions default (a -D system property is a SparkConf default: what a session sets
+# itself still wins) to interpreted expressions, not Java generated and compiled per query (Janino, then
+# the JIT) for rows that tiny data never repays (a tenth less CPU for a quick backfill), and to list many
+# paths in parallel (VACUUM, partition discovery) in 2 tasks, as the tests' sessions do, not Spark's
+# 10,000 (which made one VACUUM of a tiny table take 50 s here).
+QUICK_JVM = " ".join(
+    [
+        "-XX:TieredStopAtLevel=1",
+        "-Dspark.sql.codegen.wholeStage=false",
+        "-Dspark.sql.codegen.factoryMode=NO_CODEGEN",
+        "-Dspark.sql.sources.parallelPartitionDiscovery.parallelism=2",
+    ]
+)
 LOG_TAIL = 60  # lines of a failed benchmark's log printed
 STOP_GRACE_S = 30.0  # after SIGTERM, before SIGKILL: scripts stop their JVMs and clean up on SIGTERM
 
