@@ -58,6 +58,7 @@ from common import (
     machine_section,
     md_table,
     median,
+    ratio_of,
     report_header,
     report_path,
     say,
@@ -304,7 +305,7 @@ def figures(samples: list[Sample], sizes: dict[str, list[int]]) -> list[Figure]:
                 "×",
                 f"≤ {TARGET_GROWTH:g}×" if judged else None,
                 at_most(growth, TARGET_GROWTH) if judged else None,
-                min(high) / min(low) if low and high and min(low) else None,
+                ratio_of(min(high, default=None), min(low, default=None)),
             ),
             Figure(
                 f"discovery per trigger at {big:,} objects, {mode}",
