@@ -41,16 +41,21 @@ from report import SUITE_RUN, write_report_md
 # A quick run stuck (a stream that never drains) fails CI instead of hanging it. Generous: freshness's
 # quick run takes minutes on a quiet machine, and over 15 on this one when others load it 15 deep.
 QUICK_TIMEOUT_S = 1800.0
-# Quick runs' JVMs compile with C1 only: C2's compiler threads spend CPU a run of a minute never earns
-# back (a third less CPU for a quick backfill here), and a quick run measures nothing anyway. For the same
-# reason their Spark sessions default (a -D system property is a SparkConf default: what a session sets
-# itself still wins) to interpreted expressions, not Java generated and compiled per query (Janino, then
-# the JIT) for rows that tiny data never repays (a tenth less CPU for a quick backfill), and to list many
-# paths in parallel (VACUUM, partition discovery) in 2 tasks, as the tests' sessions do, not Spark's
-# 10,000 (which made one VACUUM of a tiny table take 50 s here).
+# Quick runs' JVMs, of which only the CPU matters (a quick run measures nothing):
+# - compile with C1 only: C2's compiler threads spend CPU a run of a minute never earns back (a third
+#   less CPU for a quick backfill here);
+# - keep tiered compilation's code cache (240 MiB): C1 alone gets 48, which a stream or a backfill filled
+#   ("CodeCache is full. Compiler has been disabled": the rest interpreted) or kept flushing (a sixth less
+#   CPU for a quick backfill);
+# - build Spark sessions that default (a -D system property is a SparkConf default; what a session sets
+#   itself still wins) to interpreted expressions, not Java generated and compiled per query (Janino, then
+#   the JIT) that tiny data never repays (a tenth less CPU for a quick backfill), and to parallel listings
+#   (VACUUM, partition discovery) of 2 tasks, as the tests' sessions have them, not Spark's 10,000 (one
+#   VACUUM of bench_maintain's tiny table took 50 s).
 QUICK_JVM = " ".join(
     [
         "-XX:TieredStopAtLevel=1",
+        "-XX:ReservedCodeCacheSize=240m",
         "-Dspark.sql.codegen.wholeStage=false",
         "-Dspark.sql.codegen.factoryMode=NO_CODEGEN",
         "-Dspark.sql.sources.parallelPartitionDiscovery.parallelism=2",
