@@ -27,10 +27,10 @@ SONG_GLOB = "*/*/*/*.json"  # song_data/<A>/<B>/<C>/TR….json
 LOG_GLOB = "*/*/*.json"  # log_data/<yyyy>/<mm>/<yyyy-mm-dd>-events.json
 
 
-def build_session() -> SparkSession:
+def build_session(app: str = "naive-etl") -> SparkSession:
     """A plain local session, as the classic job builds one: no Delta, no tuning beyond the basics."""
     return (
-        SparkSession.builder.appName("naive-etl")
+        SparkSession.builder.appName(app)
         .master("local[2]")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", "4")

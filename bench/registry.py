@@ -63,8 +63,16 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "backfill",
         "bench_backfill.py",
-        "the backfill against the naive batch job (`bench/naive_etl.py`), same data, alternating",
+        "the backfill against the naive batch job (`bench/naive_etl.py`) and a plain JSON → Parquet copy "
+        "(`bench/plain_copy.py`), 1.03M events, alternating",
         full=("--repeat", "3"),
+    ),
+    Benchmark(
+        "backfill_small",
+        "bench_backfill.py",
+        "the same three jobs on the SPEC's small dataset (71 song files, 8,813 events)",
+        full=("--small", "--repeat", "5"),
+        quick=("--small", "--quick"),
     ),
     Benchmark(
         "freshness_validation",

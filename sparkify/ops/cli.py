@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import logging
@@ -577,11 +578,34 @@ def start_spark(config: PipelineConfig, app_name: str, log: JobLog | None = None
 
 
 def set_up(config: PipelineConfig, app_name: str, log: JobLog, phases: Phases) -> SparkSession:
-    """Spark started as a job's first phase (the JVM, and the jars from Maven Central the first time)."""
-    with phases.phase("set up") as phase:
+    """Spark started as a job's first phase (the JVM, and the jars from Maven Central the first time).
+
+    Every job validates with Great Expectations, whose import takes seconds of CPU: it is imported on a
+    thread meanwhile, while this one waits for the JVM (a process of its own) to answer.
+    """
+    with phases.phase("set up") as phase, imported_meanwhile("expectations.validation"):
         spark = start_spark(config, app_name, log)
         phase.done(f"Spark {spark.version} on {config.spark.master}")
     return spark
+
+
+@contextmanager
+def imported_meanwhile(module: str) -> Iterator[None]:
+    """Import ``module`` on a thread while the body runs, and wait for it at the end. An import that fails
+    there fails again, with its traceback, where the module is imported for use."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+    thread = threading.Thread(target=load, name=f"import {module}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 def open_log(args: argparse.Namespace, config: PipelineConfig, command: str, phases: Phases) -> None:
@@ -612,7 +636,6 @@ def writing(config: PipelineConfig, job: str) -> Iterator[None]:
 
 
 def run_backfill(args: argparse.Namespace) -> int:
-    from batch_backfill.job import run_backfill as backfill
     from sparkify.ops.phases import Phases, counted
     from sparkify.ops.preflight import check_for_writing
 
@@ -622,6 +645,8 @@ def run_backfill(args: argparse.Namespace) -> int:
     open_log(args, config, "backfill", phases)
     with writing(config, "backfill"):
         spark = set_up(config, "sparkify-backfill", args.log, phases)
+        from batch_backfill.job import run_backfill as backfill  # after set_up, which imports GX meanwhile
+
         started = time.monotonic()
         with phases.phase("backfill") as phase:
             summary = backfill(spark, config, chunk_bytes=args.chunk_mb << 20, out=phase.stream())

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 import pyspark.sql.functions as F
+from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql.types import StructType
@@ -394,7 +395,11 @@ def resolved_plays(spark: SparkSession, config: PipelineConfig, songs_df: DataFr
 def merge_resolved_plays(
     spark: SparkSession, config: PipelineConfig, songs_df: DataFrame, exclusive: bool = False
 ) -> None:
-    """The :func:`resolved_plays` of these songs into songplays."""
+    """The :func:`resolved_plays` of these songs into songplays. None while no event is staged, as in a
+    first backfill, which takes every song before any event: finding that out from the log is a fraction
+    of a second, computing the nothing takes a few (a dozen Spark jobs)."""
+    if merge.is_empty(DeltaTable.forPath(spark, config.table_path(EVENTS.staging.name))):
+        return
     resolved = resolved_plays(spark, config, songs_df)
     merge.merge_songplays(spark, config.table_path(tables.SONGPLAYS.name), resolved, exclusive)
 
