@@ -113,6 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen = [by_name(name) for name in args.only] if args.only else list(BENCHMARKS)
     except KeyError as e:
         parser.error(str(e.args[0]))
+    if args.quick:  # an entry without a quick run of its own: its script's quick run is another entry's
+        repeats = [b.name for b in chosen if b.quick is None]
+        chosen = [b for b in chosen if b.quick is not None]
+        if repeats:
+            say(f"suite: no quick run of {', '.join(repeats)} (it would repeat another entry's)")
+        if not chosen:
+            parser.error(f"no quick run of {', '.join(repeats)}: it would repeat another entry's")
     out = args.out or (Path(tempfile.mkdtemp(prefix="sparkify-bench-quick-")) if args.quick else BENCH)
     if args.quick and out.resolve() == BENCH:
         parser.error("a quick run never writes into bench/: choose another --out")
@@ -159,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(bench: Benchmark, layout: Layout, quick: bool, timeout: float | None) -> Ran:
     """Run one benchmark's script, its output into its log; stop it and all it started past ``timeout``."""
-    args = bench.quick if quick else bench.full
+    args = (bench.quick or ()) if quick else bench.full
     argv = [sys.executable, str(BENCH / bench.script), *args]
     shown = shlex.join([f"bench/{bench.script}", *args])
     env = {**os.environ, REPORTS_ENV: str(layout.results), WORK_ENV: str(layout.work)}
