@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 demo: $(STAMP)
 	@$(VENV)/bin/sparkify demo
 
-# The quick benchmarks run before pytest: a few minutes, and a script that no longer runs fails there
+# The quick benchmarks run before pytest: about 9 minutes, and a script that no longer runs fails there
 # long before the half hour of pytest would end.
 test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
@@ -46,8 +46,9 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet -e ".[bench]"
 	$(VENV)/bin/python bench/suite.py
 
-# Each benchmark on tiny data (about a minute each), then the REPORT.md of those runs, all in a new temp
-# directory (never bench/reports/); fails if a script fails or writes no results. Judges no time.
+# Each benchmark on tiny data (7 s to 100 s each, about 9 minutes in all here), then the REPORT.md of those
+# runs, all in a new temp directory (never bench/reports/); fails if a script fails or writes no results.
+# Judges no time.
 bench-quick: $(STAMP)
 	$(VENV)/bin/python bench/suite.py --quick
 

@@ -51,6 +51,8 @@ def fmt(value: float | None, unit: str) -> str:
     """A figure's value with its unit, in the precision its size deserves."""
     if value is None or not math.isfinite(value):
         return "–"
+    if isinstance(value, int):  # a count: files, jars
+        return f"{value:,} {unit}"
     if unit == "×":
         return f"{value:.2f}×"
     if unit == "%":

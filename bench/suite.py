@@ -3,8 +3,9 @@
 Full (``make bench``): each script with its full arguments; reports and results into bench/reports/,
 REPORT.md and its plots into bench/. Hours on a 2-core machine.
 
-Quick (``make bench-quick``, CI): each script with its quick arguments, about a minute each; everything
-(reports, results, scratch, logs, REPORT.md, plots) into a fresh temp directory, never bench/reports/.
+Quick (``make bench-quick``, CI): each script with its quick arguments, under a minute and a half each
+(an entry whose quick run would repeat another's is left out); everything (reports, results, scratch,
+logs, REPORT.md, plots) into a fresh temp directory, never bench/reports/.
 Fails when a script fails, writes no results, or a plot is not drawn: that is how a benchmark that no
 longer runs is caught. No time is judged.
 
@@ -39,18 +40,24 @@ from registry import BENCHMARKS, Benchmark, by_name, plots
 from report import SUITE_RUN, write_report_md
 
 # A quick run stuck (a stream that never drains) fails CI instead of hanging it. Generous: freshness's
-# quick run takes minutes on a quiet machine, and over 15 on this one when others load it 15 deep.
+# quick run takes a minute and a half on a quiet machine, and took over 15 on this one when others loaded
+# it 15 deep.
 QUICK_TIMEOUT_S = 1800.0
-# Quick runs' JVMs compile with C1 only: C2's compiler threads spend CPU a run of a minute never earns
-# back (a third less CPU for a quick backfill here), and a quick run measures nothing anyway. For the same
-# reason their Spark sessions default (a -D system property is a SparkConf default: what a session sets
-# itself still wins) to interpreted expressions, not Java generated and compiled per query (Janino, then
-# the JIT) for rows that tiny data never repays (a tenth less CPU for a quick backfill), and to list many
-# paths in parallel (VACUUM, partition discovery) in 2 tasks, as the tests' sessions do, not Spark's
-# 10,000 (which made one VACUUM of a tiny table take 50 s here).
+# Quick runs' JVMs, of which only the CPU matters (a quick run measures nothing):
+# - compile with C1 only: C2's compiler threads spend CPU a run of a minute never earns back (a third
+#   less CPU for a quick backfill here);
+# - keep tiered compilation's code cache (240 MiB): C1 alone gets 48, which a stream or a backfill filled
+#   ("CodeCache is full. Compiler has been disabled": the rest interpreted) or kept flushing (a sixth less
+#   CPU for a quick backfill);
+# - build Spark sessions that default (a -D system property is a SparkConf default; what a session sets
+#   itself still wins) to interpreted expressions, not Java generated and compiled per query (Janino, then
+#   the JIT) that tiny data never repays (a tenth less CPU for a quick backfill), and to parallel listings
+#   (VACUUM, partition discovery) of 2 tasks, as the tests' sessions have them, not Spark's 10,000 (one
+#   VACUUM of bench_maintain's tiny table took 50 s).
 QUICK_JVM = " ".join(
     [
         "-XX:TieredStopAtLevel=1",
+        "-XX:ReservedCodeCacheSize=240m",
         "-Dspark.sql.codegen.wholeStage=false",
         "-Dspark.sql.codegen.factoryMode=NO_CODEGEN",
         "-Dspark.sql.sources.parallelPartitionDiscovery.parallelism=2",
@@ -108,6 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen = [by_name(name) for name in args.only] if args.only else list(BENCHMARKS)
     except KeyError as e:
         parser.error(str(e.args[0]))
+    if args.quick:  # an entry without a quick run of its own: its script's quick run is another entry's
+        repeats = [b.name for b in chosen if b.quick is None]
+        chosen = [b for b in chosen if b.quick is not None]
+        if repeats:
+            say(f"suite: no quick run of {', '.join(repeats)} (it would repeat another entry's)")
+        if not chosen:
+            parser.error(f"no quick run of {', '.join(repeats)}: it would repeat another entry's")
     out = args.out or (Path(tempfile.mkdtemp(prefix="sparkify-bench-quick-")) if args.quick else BENCH)
     if args.quick and out.resolve() == BENCH:
         parser.error("a quick run never writes into bench/: choose another --out")
@@ -154,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(bench: Benchmark, layout: Layout, quick: bool, timeout: float | None) -> Ran:
     """Run one benchmark's script, its output into its log; stop it and all it started past ``timeout``."""
-    args = bench.quick if quick else bench.full
+    args = (bench.quick or ()) if quick else bench.full
     argv = [sys.executable, str(BENCH / bench.script), *args]
     shown = shlex.join([f"bench/{bench.script}", *args])
     env = {**os.environ, REPORTS_ENV: str(layout.results), WORK_ENV: str(layout.work)}
