@@ -53,12 +53,11 @@ from typing import Any
 from bench_discovery import noop, unique_names, wait_for, wait_for_progress
 from common import (
     Figure,
-    at_most,
     load_average,
     machine_section,
     md_table,
     median,
-    ratio_of,
+    ratio_figure,
     report_header,
     report_path,
     say,
@@ -296,16 +295,12 @@ def figures(samples: list[Sample], sizes: dict[str, list[int]]) -> list[Figure]:
         small, big = sizes[mode]
         low = values(samples, f"{mode}-{small}", "steady", METRICS["discovery"])
         high = values(samples, f"{mode}-{big}", "steady", METRICS["discovery"])
-        growth = ratio(samples, mode, small, big, "steady", "discovery")
-        judged = mode == "notifications"
         out += [
-            Figure(
+            ratio_figure(
                 f"discovery per trigger growth on S3 (moto), {small:,} → {big:,} objects, {mode}",
-                growth,
-                "×",
-                f"≤ {TARGET_GROWTH:g}×" if judged else None,
-                at_most(growth, TARGET_GROWTH) if judged else None,
-                ratio_of(min(high, default=None), min(low, default=None)),
+                high,
+                low,
+                TARGET_GROWTH if mode == "notifications" else None,
             ),
             Figure(
                 f"discovery per trigger at {big:,} objects, {mode}",

@@ -52,7 +52,7 @@ from common import (
     machine_section,
     md_table,
     median,
-    ratio_of,
+    ratio_figure,
     report_header,
     report_path,
     say,
@@ -211,14 +211,7 @@ def figures(batches: list[Batch]) -> list[Figure]:
             top = seconds_of(batches, variant=a, dataset=dataset, phase="later")
             bottom = seconds_of(batches, variant=b, dataset=dataset, phase="later")
             if top and bottom:
-                out.append(
-                    Figure(
-                        f"{dataset}, a later micro-batch: {a} / {b}",
-                        ratio_of(median(top), median(bottom)),
-                        "×",
-                        min=ratio_of(min(top), min(bottom)),
-                    )
-                )
+                out.append(ratio_figure(f"{dataset}, a later micro-batch: {a} / {b}", top, bottom))
     if not out:
         for variant in dict.fromkeys(b.variant for b in batches):
             for dataset in DATASETS:

@@ -61,7 +61,7 @@ from common import (
     md_table,
     median,
     percentile,
-    ratio_of,
+    ratio_figure,
     report_header,
     report_path,
     samples_series,
@@ -934,14 +934,7 @@ def comparison_figures(args: argparse.Namespace, runs: list[Run]) -> list[Figure
         )
         for mode, values in p95.items()
     ]
-    out.append(
-        Figure(
-            f"p95 freshness, {GX_ON} / {GX_OFF_MODE}",
-            ratio_of(median(on), median(off)),
-            "×",
-            min=ratio_of(min(on, default=None), min(off, default=None)),
-        )
-    )
+    out.append(ratio_figure(f"p95 freshness, {GX_ON} / {GX_OFF_MODE}", on, off))
     p50 = [percentile(r.outcome.freshness, 50) for r in runs if r.mode == GX_ON and r.outcome]
     out.append(Figure(f"p50 freshness, {GX_ON}", median(p50), "s", min=min(p50, default=None)))
     return out

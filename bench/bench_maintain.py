@@ -34,7 +34,7 @@ from common import (
     machine_section,
     md_table,
     median,
-    ratio_of,
+    ratio_figure,
     report_header,
     report_path,
     say,
@@ -191,15 +191,7 @@ def figures(timings: dict[tuple[str, str], list[float]], files: dict[str, int]) 
     for query in QUERIES:
         base = timings[(query, "as streamed")]
         for name in COPIES[1:]:
-            t = timings[(query, name)]
-            out.append(
-                Figure(
-                    f"{query}: {name} / as streamed",
-                    ratio_of(median(t), median(base)),
-                    "×",
-                    min=ratio_of(min(t), min(base)),
-                )
-            )
+            out.append(ratio_figure(f"{query}: {name} / as streamed", timings[(query, name)], base))
     return out
 
 

@@ -41,13 +41,12 @@ from pathlib import Path
 from common import (
     ROOT,
     Figure,
-    at_most,
     child_env,
     load_average,
     machine_section,
     md_table,
     median,
-    ratio_of,
+    ratio_figure,
     report_header,
     report_path,
     say,
@@ -134,15 +133,12 @@ def figures(queries: dict[str, str], samples: Samples) -> list[Figure]:
     out = []
     for name in queries:
         duckdb, spark = ([s[0] for s in samples[(name, engine)]] for engine in ENGINES)
-        ratio = ratio_of(median(duckdb), median(spark))
         out.append(
-            Figure(
+            ratio_figure(
                 f"time to first row, DuckDB / Spark: {name}",
-                ratio,
-                "×",
-                f"≤ {TARGET_RATIO}×",
-                at_most(ratio, TARGET_RATIO),
-                min=ratio_of(min(duckdb), min(spark)),
+                duckdb,
+                spark,
+                TARGET_RATIO,
                 note=f"medians {median(duckdb):.2f} s / {median(spark):.2f} s",
             )
         )

@@ -33,7 +33,7 @@ from common import (
     machine_section,
     md_table,
     median,
-    ratio_of,
+    ratio_figure,
     report_header,
     report_path,
     say,
@@ -117,12 +117,7 @@ def figures(total: dict[str, list[float]]) -> list[Figure]:
     """The two variants' times and the ratio built once / per batch (of medians; of minimums)."""
     once, each = total["built once"], total["per batch"]
     return [
-        Figure(
-            "plan + routing pass, built once / per batch",
-            ratio_of(median(once), median(each)),
-            "×",
-            min=ratio_of(min(once), min(each)),
-        ),
+        ratio_figure("plan + routing pass, built once / per batch", once, each),
         *(Figure(f"plan + routing pass, {name}", median(xs), "s", min=min(xs)) for name, xs in total.items()),
     ]
 

@@ -59,7 +59,7 @@ from common import (
     md_table,
     median,
     percentile,
-    ratio_of,
+    ratio_figure,
     report_header,
     report_path,
     say,
@@ -963,8 +963,7 @@ def figures(o: Overhead | None, m: Memory | None) -> list[Figure]:
         out += [
             Figure(f"GX's share of a micro-batch, {dataset}", 100 * share, "%", f"≤ {pct(TARGET_SHARE)}",
                    at_most(share, TARGET_SHARE), 100 * min(x.share for x in on)),
-            Figure(f"micro-batch time, {dataset}, GX on / off", ratio_of(median(t_on), median(t_off)), "×",
-                   min=ratio_of(min(t_on), min(t_off))),
+            ratio_figure(f"micro-batch time, {dataset}, GX on / off", t_on, t_off),
         ]  # fmt: skip
     for t in memory_trends(m) if m is not None else ():
         target = "no growth" if t.unit == "count" else f"flat: within ±{pct(FLAT_SHARE)} of its level"

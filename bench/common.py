@@ -158,6 +158,22 @@ def ratio_of(numerator: float | None, denominator: float | None) -> float | None
     return None if math.isnan(result) else result
 
 
+def ratio_figure(
+    name: str,
+    top: Sequence[float],
+    bottom: Sequence[float],
+    at_most_ratio: float | None = None,
+    note: str = "",
+) -> Figure:
+    """``top`` / ``bottom`` as a figure: the ratio of their medians, and of their minimums, judged against
+    ``at_most_ratio`` when it is the SPEC's target for this comparison."""
+    value = ratio_of(median(top), median(bottom))
+    target = None if at_most_ratio is None else f"≤ {at_most_ratio:g}×"
+    met = None if at_most_ratio is None else at_most(value, at_most_ratio)
+    least = ratio_of(min(top, default=None), min(bottom, default=None))
+    return Figure(name, value, "×", target, met, least, note)
+
+
 def xy_series(x: str, y: str, lines: Mapping[str, Iterable[tuple[float, float]]]) -> dict[str, object]:
     """A series of (x, y) points per line, e.g. MERGE seconds against table rows, per variant."""
     return {"kind": "xy", "x": x, "y": y, "lines": {k: [list(p) for p in v] for k, v in lines.items()}}

@@ -61,6 +61,17 @@ def test_a_quick_run_never_writes_into_bench_reports(bench):
         common.report_path(common.REPORTS / "x.md", "x.md", quick=True)
 
 
+def test_ratio_figure_is_the_ratio_of_medians_and_of_minimums_judged_only_against_a_target(bench):
+    common = bench["common"]
+    judged = common.ratio_figure("growth", [3.0, 9.0, 6.0], [2.0, 4.0, 3.0, 100.0], 1.5, "note")
+    assert judged == common.Figure("growth", 6.0 / 3.5, "×", "≤ 1.5×", False, 3.0 / 2.0, "note")
+    assert common.ratio_figure("growth", [3.0], [2.0], 1.5).met is True
+    plain = common.ratio_figure("a / b", [1.0, 3.0], [4.0])
+    assert (plain.value, plain.min, plain.target, plain.met) == (0.5, 0.25, None, None)
+    missing = common.ratio_figure("a / b", [], [1.0], 1.5)  # a side that never ran: nothing to judge
+    assert (missing.value, missing.min, missing.met) == (None, None, None)
+
+
 def test_write_results_keeps_the_schema_and_drops_what_json_cannot_hold(bench, tmp_path):
     common = bench["common"]
     figure = common.Figure("growth", math.nan, "×", "≤ 1.5×", True, min=float("inf"))
