@@ -306,7 +306,9 @@ def run_once(args: argparse.Namespace, work: Path, extra_env: dict[str, str] | N
     backfill_s = run_backfill(work, env, args.timeout, commands)
     loads.append(f"after the backfill: {load_average()}")
 
-    stream_argv = [str(VENV_BIN / "sparkify"), "stream"]
+    # --verbose: the stream's log records on stderr too (its log file under the lake has them anyway),
+    # where this bench stamps them to read Spark's progress and the steps' timings.
+    stream_argv = [str(VENV_BIN / "sparkify"), "stream", "--verbose"]
     commands["stream"] = shell_line(env, stream_argv)
     stream_log = work / "stream.stderr.txt"
     with stream_log.open("w") as sink:
@@ -343,6 +345,8 @@ def run_once(args: argparse.Namespace, work: Path, extra_env: dict[str, str] | N
     results, metrics = measure(lake, dripped, watcher, drip_began)
     progress = spark_progress(stream_log, began_epoch, drip_began)
     steps = step_timings(stream_log, began_epoch, drip_began)
+    if not progress or not steps:  # the log's lines changed shape: say so, not a report with holes
+        raise RuntimeError(f"no batch progress or step timings read from the stream's log {stream_log}")
     return Outcome(
         world, summary, commands, backfill_s, results, metrics, progress, steps, returncode, stop_s,
         memory.result.peak_bytes, drip_ended - drip_began, catch_up_s, loads, drip_began, args.warmup,
