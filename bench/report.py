@@ -308,7 +308,7 @@ def scale_axes(ax: Any, panel: Panel) -> None:
 
     if panel.log_x:
         ax.set_xscale("log")
-    low, high = ax.get_ylim()
+    low, high = ax.dataLim.intervaly  # the data's own span: the axes' limits add margins, below 0 too
     if panel.log_y and low > 0 and high / low >= 10:
         ax.set_yscale("log")
     for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):

@@ -180,3 +180,23 @@ def test_report_draws_no_plot_without_its_results(bench, tmp_path):
     rendered = bench["report"].write_report_md(tmp_path / "reports", tmp_path)
     assert rendered.plots == ()
     assert "not drawn, no results from merge_scaling yet" in rendered.report.read_text()
+
+
+def test_a_log_y_panel_is_log_when_its_data_spans_a_decade_though_the_axes_margin_dips_below_zero(bench):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    report, registry = bench["report"], bench["registry"]
+    panel = registry.Panel("discovery", "discovery_ms_vs_files", "listing", log_x=True, log_y=True)
+    fig, (wide, narrow) = plt.subplots(1, 2)
+    try:
+        wide.plot([1_000, 100_000], [36, 5_000])  # linear autoscale puts the bottom at about -212
+        narrow.plot([1_000, 100_000], [36, 49])  # under a decade: a log scale would only hide the labels
+        report.scale_axes(wide, panel)
+        report.scale_axes(narrow, panel)
+        assert (wide.get_xscale(), wide.get_yscale()) == ("log", "log")
+        assert (narrow.get_xscale(), narrow.get_yscale()) == ("log", "linear")
+    finally:
+        plt.close(fig)
