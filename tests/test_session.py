@@ -66,6 +66,7 @@ def test_local_session_is_utc_delta_enabled_tuned_and_on_loopback(tmp_path):
         **DELTA_CONF,
         "spark.sql.shuffle.partitions": "7",
         "spark.databricks.delta.snapshotPartitions": "7",
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": "7",
         "spark.scheduler.mode": "FAIR",
         "spark.driver.memory": "4g",
         "spark.driver.host": "127.0.0.1",
