@@ -52,8 +52,9 @@ QUICK_TIMEOUT_S = 1800.0
 # - build Spark sessions that default (a -D system property is a SparkConf default; what a session sets
 #   itself still wins) to interpreted expressions, not Java generated and compiled per query (Janino, then
 #   the JIT) that tiny data never repays (a tenth less CPU for a quick backfill), and to parallel listings
-#   (VACUUM, partition discovery) of 2 tasks, as the tests' sessions have them, not Spark's 10,000 (one
-#   VACUUM of bench_maintain's tiny table took 50 s).
+#   (partition discovery) of 2 tasks, not Spark's 10,000: the pipeline's own sessions set theirs to the
+#   profile's shuffle partitions (sparkify.session), so this reaches the sessions that set none, the naive
+#   job's and the plain copy's.
 QUICK_JVM = " ".join(
     [
         "-XX:TieredStopAtLevel=1",
