@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from concurrent.futures import wait
 from typing import cast
 
 import pyspark.sql.functions as F
@@ -17,6 +18,7 @@ from pyspark.sql import DataFrame, Row, SparkSession
 from checkpoints_config import PipelineConfig
 from expectations.validation import Checks
 from sparkify import commits, tables
+from sparkify.background import in_background
 from sparkify.pipeline import ingest
 
 JOB = "backfill"  # pipeline_metrics names a chunk's query ``backfill-<dataset>``
@@ -55,8 +57,18 @@ def load_chunk(
 def merge_into_star(
     spark: SparkSession, config: PipelineConfig, dataset: ingest.Dataset, accepted_df: DataFrame
 ) -> None:
-    """Every star table a chunk of ``dataset`` changes (its :attr:`ingest.Dataset.merge_star`)."""
-    dataset.merge_star(spark, config, accepted_df, exclusive=True)
+    """Every star table a chunk of ``dataset`` changes (its :attr:`ingest.Dataset.star_merges`), all at
+    once, each on a thread of its own; raise the first error once all have ended.
+
+    A MERGE of a small chunk is mostly a chain of short Spark jobs with driver work (planning, the Delta
+    log) between them, which leaves the cores idle; side by side they fill them. The whole backfill of
+    the small dataset (bench_backfill --small) in one warm JVM: 33.6 s with the MERGEs one after the other,
+    28.6 s at once (medians of 4 rounds, alternating).
+    """
+    running = [in_background(spark, merge, spark, config, accepted_df, True) for merge in dataset.star_merges]
+    wait(running)
+    for future in running:
+        future.result()
 
 
 def recover_batch(

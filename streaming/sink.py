@@ -246,7 +246,7 @@ class DimensionSink(QuerySink):
         self.replays.finished(batch_id)
 
     def merge(self, spark: SparkSession, rows: DataFrame) -> None:
-        """The backfill's star MERGEs (``Dataset.merge_star``) less the events' new plays, with the plays the
+        """The backfill's star MERGEs (``Dataset.star_merges``) less the events' new plays, with the plays the
         batch's late songs resolve handed over to the events query (``streaming.scheduling``)."""
         give_way = self.schedule.plays_first.give_way
         if self.dataset.has_plays:

@@ -3,16 +3,17 @@ conservation, late arrival, and a backfill that resumes after dying at any step.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 import shutil
+import time
 from pathlib import Path
 
 import pyspark.sql.functions as F
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from batch_backfill import load as backfill_load
 from batch_backfill.job import run_backfill
 from batch_backfill.load import load_chunk
 from sparkify.keys import songplay_id_of
@@ -180,9 +181,44 @@ def test_late_arriving_songs_resolve_earlier_plays(spark, routing_only, referenc
     assert_same_star_tables(spark, config, expected)
 
 
-@pytest.mark.parametrize(
-    ("module", "step"), [(ingest, "stage"), (backfill_load, "merge_into_star"), (ingest, "record_batch")]
-)
+def test_one_star_merge_dies_the_job_stops_once_the_others_ended_and_the_rerun_completes(
+    spark, reference, tmp_path, monkeypatch
+):
+    """A chunk's star MERGEs run at once. When the users MERGE of the events chunk dies, the job raises
+    only after the chunk's other MERGEs have ended (no thread writes on behind a stopped job), and the
+    rerun merges the chunk, staged and partly merged, again from staging to the reference. (The job
+    killed at its other steps: the test below.)"""
+    _, _, _, expected = reference
+    config = lake_config(tmp_path, **ROUTING_ONLY)
+    land(tmp_path / "landing")
+    ended = []
+
+    def dies(*args, **kwargs):
+        raise KeyboardInterrupt("killed in the users MERGE")
+
+    def slow(merge):
+        def merge_later(*args, **kwargs):
+            time.sleep(1.0)  # still running when the users MERGE dies
+            merge(*args, **kwargs)
+            ended.append(merge.__name__)
+
+        return merge_later
+
+    merges = ingest.EVENTS.star_merges
+    dying = dataclasses.replace(
+        ingest.EVENTS, star_merges=tuple(dies if m is ingest.merge_event_users else slow(m) for m in merges)
+    )
+    monkeypatch.setattr(ingest, "DATASETS", (ingest.SONGS, dying))
+    with pytest.raises(KeyboardInterrupt):
+        run_backfill(spark, config, out=io.StringIO())
+    assert sorted(ended) == sorted(m.__name__ for m in merges if m is not ingest.merge_event_users)
+    monkeypatch.undo()
+    summary = run_backfill(spark, config, out=io.StringIO())
+    assert summary.recovered_batches == 1
+    assert_same_star_tables(spark, config, expected)
+
+
+@pytest.mark.parametrize(("module", "step"), [(ingest, "stage"), (ingest, "record_batch")])
 def test_backfill_killed_at_a_step_then_rerun_ends_complete(
     spark, reference, tmp_path, monkeypatch, module, step
 ):

@@ -59,8 +59,8 @@ log = logging.getLogger(__name__)
 
 
 class StarMerge(Protocol):
-    """The star MERGEs for a batch of a dataset's accepted rows; ``exclusive``: no other job writes the
-    tables meanwhile (the backfill), so an empty table may take a plain append."""
+    """One star table's MERGE for a batch of a dataset's accepted rows; ``exclusive``: no other job writes
+    the tables meanwhile (the backfill), so an empty table may take a plain append."""
 
     def __call__(
         self, spark: SparkSession, config: PipelineConfig, accepted_df: DataFrame, /, exclusive: bool = False
@@ -79,7 +79,9 @@ class Dataset:
     suite_name: str
     landing_key: str  # the ``paths`` setting naming its landing prefix
     has_plays: bool  # its rows hold plays, merged into songplays as soon as they are staged
-    merge_star: StarMerge  # every star table a batch of its accepted rows changes
+    # Every star table a batch of its accepted rows changes, one MERGE each. Each reads only the batch
+    # and staging, and writes a table no other of them writes: they may run in any order, or at once.
+    star_merges: tuple[StarMerge, ...]
 
     @property
     def staging_columns(self) -> list[str]:
@@ -328,22 +330,11 @@ def accepted_staged(spark: SparkSession, config: PipelineConfig, dataset: Datase
     return accepted_rows(spark.read.format("delta").load(config.table_path(dataset.staging.name)), dataset)
 
 
-def merge_event_batch(
+def merge_event_plays(
     spark: SparkSession, config: PipelineConfig, events_df: DataFrame, exclusive: bool = False
 ) -> None:
-    """Every star table a batch of events changes: its new plays first, then time, users and level
-    history."""
+    """songplays for a batch of events: its plays, matched to every song staged so far."""
     merge_new_plays(spark, config, events_df, read_song_keys(spark, config), exclusive)
-    merge_event_dimensions(spark, config, events_df, exclusive)
-
-
-def merge_song_batch(
-    spark: SparkSession, config: PipelineConfig, songs_df: DataFrame, exclusive: bool = False
-) -> None:
-    """Every star table a batch of song records changes: songs, artists, and the earlier plays those
-    songs now resolve (late arrival)."""
-    merge_song_dimensions(spark, config, songs_df, exclusive)
-    merge_resolved_plays(spark, config, songs_df, exclusive)
 
 
 def merge_new_plays(
@@ -408,45 +399,72 @@ def merge_song_dimensions(
     spark: SparkSession,
     config: PipelineConfig,
     songs_df: DataFrame,
-    exclusive: bool = False,
     give_way: Callable[[], object] = lambda: None,
 ) -> None:
-    """songs and artists for a batch of song records.
+    """songs and artists for a batch of song records, one after the other (the stream's way).
 
     ``give_way`` is called before each table's MERGE: the stream waits there while new plays are being
     merged (``streaming.scheduling.Schedule``).
     """
-    path = config.table_path
-    give_way()
-    merge.merge_songs(spark, path("songs"), build_songs(songs_df), exclusive)
-    # An artist's row is the best of all its song records, so recompute the touched artists whole.
+    for merge_table in (merge_song_rows, merge_touched_artists):
+        give_way()
+        merge_table(spark, config, songs_df)
+
+
+def merge_song_rows(
+    spark: SparkSession, config: PipelineConfig, songs_df: DataFrame, exclusive: bool = False
+) -> None:
+    """songs for a batch of song records."""
+    merge.merge_songs(spark, config.table_path("songs"), build_songs(songs_df), exclusive)
+
+
+def merge_touched_artists(
+    spark: SparkSession, config: PipelineConfig, songs_df: DataFrame, exclusive: bool = False
+) -> None:
+    """artists for a batch of song records: an artist's row is the best of all its song records, so the
+    touched artists are recomputed whole from staging."""
     touched = accepted_staged(spark, config, SONGS).join(
         songs_df.select("artist_id").distinct(), "artist_id", "left_semi"
     )
-    give_way()
-    merge.merge_artists(spark, path("artists"), build_artists(touched), exclusive)
+    merge.merge_artists(spark, config.table_path("artists"), build_artists(touched), exclusive)
 
 
 def merge_event_dimensions(
     spark: SparkSession,
     config: PipelineConfig,
     events_df: DataFrame,
-    exclusive: bool = False,
     give_way: Callable[[], object] = lambda: None,
 ) -> None:
     """time, users and users_level_history for a batch of events (``give_way``: as in
     :func:`merge_song_dimensions`)."""
-    path = config.table_path
-    give_way()
-    merge.merge_time(spark, path("time"), build_time(build_plays(events_df)), exclusive)
-    give_way()
-    merge.merge_users(spark, path("users"), build_users(events_df), exclusive)
-    # A user's level runs depend on all their events: recompute the touched users whole from staging.
+    for merge_table in (merge_event_time, merge_event_users, merge_touched_level_history):
+        give_way()
+        merge_table(spark, config, events_df)
+
+
+def merge_event_time(
+    spark: SparkSession, config: PipelineConfig, events_df: DataFrame, exclusive: bool = False
+) -> None:
+    """time for a batch of events: the start time of each play."""
+    merge.merge_time(spark, config.table_path("time"), build_time(build_plays(events_df)), exclusive)
+
+
+def merge_event_users(
+    spark: SparkSession, config: PipelineConfig, events_df: DataFrame, exclusive: bool = False
+) -> None:
+    """users for a batch of events."""
+    merge.merge_users(spark, config.table_path("users"), build_users(events_df), exclusive)
+
+
+def merge_touched_level_history(
+    spark: SparkSession, config: PipelineConfig, events_df: DataFrame, exclusive: bool = False
+) -> None:
+    """users_level_history for a batch of events: a user's level runs depend on all their events, so
+    the touched users' runs are recomputed whole from staging."""
     touched_users = events_df.select("user_id").filter(F.col("user_id") != "").distinct()
     history_source = accepted_staged(spark, config, EVENTS).join(touched_users, "user_id", "left_semi")
-    give_way()
     merge.merge_level_history(
-        spark, path("users_level_history"), build_level_history(history_source), exclusive
+        spark, config.table_path("users_level_history"), build_level_history(history_source), exclusive
     )
 
 
@@ -495,7 +513,15 @@ def unfinished_batches(spark: SparkSession, config: PipelineConfig) -> DataFrame
 
 
 SONGS = Dataset(
-    "songs", RAW_SONG_SCHEMA, {}, tables.STAGING_SONGS, "raw_songs", "song_data", False, merge_song_batch
+    "songs",
+    RAW_SONG_SCHEMA,
+    {},
+    tables.STAGING_SONGS,
+    "raw_songs",
+    "song_data",
+    False,
+    # The earlier plays these songs now resolve (late arrival), songs, artists.
+    (merge_resolved_plays, merge_song_rows, merge_touched_artists),
 )
 EVENTS = Dataset(
     "events",
@@ -505,6 +531,6 @@ EVENTS = Dataset(
     "raw_events",
     "log_data",
     True,
-    merge_event_batch,
+    (merge_event_plays, merge_event_time, merge_event_users, merge_touched_level_history),
 )
 DATASETS = (SONGS, EVENTS)  # in this order: plays look up the songs staged before them

@@ -7,9 +7,12 @@ be in ``users`` yet. Star rows have nowhere to be set aside, so these suites onl
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pyspark.sql.functions as F
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.util import inheritable_thread_target
 
 from checkpoints_config import PipelineConfig
 from expectations.validation import STAR_SUITE_PREFIX, Checks, Validation
@@ -31,22 +34,37 @@ def star_batches(spark: SparkSession, config: PipelineConfig) -> dict[str, DataF
     return batches
 
 
+# Star tables validated at the same time. On 2 cores, checking the small backfill's tables took 3.76 s
+# one at a time, 3.28 s two and 3.05 s three at a time (medians of 5 rounds, alternating, one warm JVM).
+AT_ONCE = 3
+
+
 def check_star_tables(
     spark: SparkSession, config: PipelineConfig, checks: Checks, label: str
 ) -> list[Validation]:
     """Validate every star table with its ``star_<table>`` suite and record the outcome under ``label``
-    in quality_results; raise ``DataQualityError`` afterwards if a ``fail`` expectation failed."""
-    validations = []
-    for table, df in star_batches(spark, config).items():
-        suite = STAR_SUITE_PREFIX + table
-        if suite in checks.suites:
-            held = df.persist(StorageLevel.MEMORY_AND_DISK)  # GX reads it once per metric bundle
-            try:
-                validation = checks.validate(held, suite, label, table)
-            finally:
-                held.unpersist()
-            if validation is not None:
-                validations.append(validation)
+    in quality_results; raise ``DataQualityError`` afterwards if a ``fail`` expectation failed.
+
+    :data:`AT_ONCE` tables are validated at a time, each on a thread with a GX context of its own: a
+    table's checks are a few short Spark jobs with driver work between them, leaving the cores idle.
+    """
+    batches = [
+        (df, STAR_SUITE_PREFIX + table, table)
+        for table, df in star_batches(spark, config).items()
+        if STAR_SUITE_PREFIX + table in checks.suites
+    ]
+
+    @inheritable_thread_target(spark)  # the caller's scheduler pool and job properties
+    def check(batch: tuple[DataFrame, str, str]) -> Validation | None:
+        df, suite, table = batch
+        held = df.persist(StorageLevel.MEMORY_AND_DISK)  # GX reads it once per metric bundle
+        try:
+            return checks.with_own_context().validate(held, suite, label, table)
+        finally:
+            held.unpersist()
+
+    with ThreadPoolExecutor(max_workers=AT_ONCE, thread_name_prefix="star-check") as pool:
+        validations = [v for v in pool.map(check, batches) if v is not None]
     ingest.record_results(spark, config, label, [r for v in validations for r in v.results])
     for validation in validations:
         validation.stop_on_failures()
