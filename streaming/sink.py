@@ -250,9 +250,9 @@ class DimensionSink(QuerySink):
         batch's late songs resolve handed over to the events query (``streaming.scheduling``)."""
         give_way = self.schedule.plays_first.give_way
         if self.dataset.has_plays:
-            ingest.merge_event_dimensions(spark, self.config, rows, give_way=give_way)
+            ingest.merge_in_turn(spark, self.config, rows, ingest.EVENT_DIMENSIONS, give_way)
             return
-        ingest.merge_song_dimensions(spark, self.config, rows, give_way=give_way)
+        ingest.merge_in_turn(spark, self.config, rows, ingest.SONG_DIMENSIONS, give_way)
         path = self.config.table_path(tables.SONGPLAYS.name)
         # Computed here, off the events query's thread, which then only runs the MERGE.
         with held_locally(ingest.resolved_plays(spark, self.config, rows)) as resolved:

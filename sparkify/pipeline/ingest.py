@@ -395,22 +395,6 @@ def merge_resolved_plays(
     merge.merge_songplays(spark, config.table_path(tables.SONGPLAYS.name), resolved, exclusive)
 
 
-def merge_song_dimensions(
-    spark: SparkSession,
-    config: PipelineConfig,
-    songs_df: DataFrame,
-    give_way: Callable[[], object] = lambda: None,
-) -> None:
-    """songs and artists for a batch of song records, one after the other (the stream's way).
-
-    ``give_way`` is called before each table's MERGE: the stream waits there while new plays are being
-    merged (``streaming.scheduling.Schedule``).
-    """
-    for merge_table in (merge_song_rows, merge_touched_artists):
-        give_way()
-        merge_table(spark, config, songs_df)
-
-
 def merge_song_rows(
     spark: SparkSession, config: PipelineConfig, songs_df: DataFrame, exclusive: bool = False
 ) -> None:
@@ -423,23 +407,8 @@ def merge_touched_artists(
 ) -> None:
     """artists for a batch of song records: an artist's row is the best of all its song records, so the
     touched artists are recomputed whole from staging."""
-    touched = accepted_staged(spark, config, SONGS).join(
-        songs_df.select("artist_id").distinct(), "artist_id", "left_semi"
-    )
+    touched = staged_for_keys(spark, config, SONGS, songs_df, "artist_id")
     merge.merge_artists(spark, config.table_path("artists"), build_artists(touched), exclusive)
-
-
-def merge_event_dimensions(
-    spark: SparkSession,
-    config: PipelineConfig,
-    events_df: DataFrame,
-    give_way: Callable[[], object] = lambda: None,
-) -> None:
-    """time, users and users_level_history for a batch of events (``give_way``: as in
-    :func:`merge_song_dimensions`)."""
-    for merge_table in (merge_event_time, merge_event_users, merge_touched_level_history):
-        give_way()
-        merge_table(spark, config, events_df)
 
 
 def merge_event_time(
@@ -461,11 +430,35 @@ def merge_touched_level_history(
 ) -> None:
     """users_level_history for a batch of events: a user's level runs depend on all their events, so
     the touched users' runs are recomputed whole from staging."""
-    touched_users = events_df.select("user_id").filter(F.col("user_id") != "").distinct()
-    history_source = accepted_staged(spark, config, EVENTS).join(touched_users, "user_id", "left_semi")
-    merge.merge_level_history(
-        spark, config.table_path("users_level_history"), build_level_history(history_source), exclusive
-    )
+    touched = staged_for_keys(spark, config, EVENTS, events_df.filter(F.col("user_id") != ""), "user_id")
+    path = config.table_path("users_level_history")
+    merge.merge_level_history(spark, path, build_level_history(touched), exclusive)
+
+
+def staged_for_keys(
+    spark: SparkSession, config: PipelineConfig, dataset: Dataset, batch_df: DataFrame, key: str
+) -> DataFrame:
+    """Every accepted staged row of ``dataset`` whose ``key`` is in ``batch_df``."""
+    return accepted_staged(spark, config, dataset).join(batch_df.select(key).distinct(), key, "left_semi")
+
+
+SONG_DIMENSIONS: tuple[StarMerge, ...] = (merge_song_rows, merge_touched_artists)
+EVENT_DIMENSIONS: tuple[StarMerge, ...] = (merge_event_time, merge_event_users, merge_touched_level_history)
+
+
+def merge_in_turn(
+    spark: SparkSession,
+    config: PipelineConfig,
+    rows: DataFrame,
+    merges: Sequence[StarMerge],
+    give_way: Callable[[], object] = lambda: None,
+) -> None:
+    """``merges`` of a batch's ``rows`` one after the other, the stream's way: ``give_way`` is called
+    before each, and the stream waits there while new plays are being merged
+    (``streaming.scheduling.Schedule``)."""
+    for merge_table in merges:
+        give_way()
+        merge_table(spark, config, rows)
 
 
 def record_batch(
@@ -520,8 +513,8 @@ SONGS = Dataset(
     "raw_songs",
     "song_data",
     False,
-    # The earlier plays these songs now resolve (late arrival), songs, artists.
-    (merge_resolved_plays, merge_song_rows, merge_touched_artists),
+    # The earlier plays these songs now resolve (late arrival), songs and artists.
+    (merge_resolved_plays, *SONG_DIMENSIONS),
 )
 EVENTS = Dataset(
     "events",
@@ -531,6 +524,6 @@ EVENTS = Dataset(
     "raw_events",
     "log_data",
     True,
-    (merge_event_plays, merge_event_time, merge_event_users, merge_touched_level_history),
+    (merge_event_plays, *EVENT_DIMENSIONS),
 )
 DATASETS = (SONGS, EVENTS)  # in this order: plays look up the songs staged before them
