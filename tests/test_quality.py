@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from dataclasses import astuple
 
 import pyspark.sql.functions as F
@@ -15,9 +16,10 @@ from batch_backfill import job as backfill_job
 from batch_backfill import load as backfill_load
 from batch_backfill.job import run_backfill
 from expectations.suites import SUITE_DIR
-from expectations.validation import load_checks
+from expectations.validation import STAR_SUITE_PREFIX, DataQualityError, load_checks
 from sparkify import tables
 from sparkify.pipeline import ingest
+from sparkify.pipeline.star_checks import check_star_tables, star_batches
 from tests.conftest import lake_config
 from tests.landing import TS, land, lines, play
 from tests.test_backfill import assert_same_star_tables
@@ -165,3 +167,30 @@ def test_a_suite_edited_after_staging_never_rejudges_the_staged_rows(spark, refe
     )
     assert [r.reasons for r in quarantined.collect()] == [["ts_plausible"]]
     assert_same_star_tables(spark, config, expected)
+
+
+def test_star_checks_run_at_once_record_what_each_table_alone_gives_then_stop_on_a_failure(
+    spark, reference, tmp_path
+):
+    """The star tables are validated several at a time, each with a GX context of its own: what lands in
+    quality_results is exactly what each table's suite gives validated alone, and a ``fail`` expectation
+    that fails (a song_id made twice, its policy raised to fail) stops the check only once every table's
+    outcome is recorded."""
+    config = lake_config(tmp_path, SPARKIFY_QUALITY_POLICIES="star_songs.songs_id_unique=fail")
+    shutil.copytree(reference[0].paths.output_root, config.paths.output_root)  # the reference's lake
+    songs = load(spark, config, "songs")
+    songs.limit(1).write.format("delta").mode("append").save(config.table_path("songs"))
+    checks = load_checks(config.quality)
+    with pytest.raises(DataQualityError, match="songs_id_unique"):
+        check_star_tables(spark, config, checks, "star-test")
+
+    alone = [
+        astuple(r)
+        for table, df in star_batches(spark, config).items()
+        if STAR_SUITE_PREFIX + table in checks.suites
+        for r in checks.validate(df, STAR_SUITE_PREFIX + table, "star-test", table).results
+    ]
+    expected = spark.createDataFrame(alone, tables.QUALITY_RESULTS.schema).drop("validated_at")
+    recorded = load(spark, config, "quality_results").filter(F.col("batch_id") == "star-test")
+    assertDataFrameEqual(recorded.drop("validated_at"), expected, checkRowOrder=False)
+    assert {r.dataset for r in recorded.collect()} == {"songplays", "users", "songs", "artists", "time"}
